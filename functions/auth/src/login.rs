@@ -1,0 +1,93 @@
+use chrono::{DateTime, TimeDelta, Utc};
+use lambda_http::{Body, Response};
+use serde::Deserialize;
+use shared::domain::Email;
+use shared::error::FieldErrors;
+use shared::store::{login_failures, users};
+use shared::{ApiError, RequestCtx, password, respond, time};
+
+use crate::session;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct LoginBody {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+const BAD_CREDENTIALS: &str = "Invalid email or password.";
+
+/// `POST /api/auth/login`
+pub async fn login(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let body = ctx.json::<LoginBody>()?;
+    let mut fields = FieldErrors::new();
+    if body.email.is_none() {
+        fields.insert("email", "This field is required.".into());
+    }
+    if body.password.is_none() {
+        fields.insert("password", "This field is required.".into());
+    }
+    let (Some(raw_email), Some(password)) = (body.email, body.password) else {
+        return Err(ApiError::invalid_fields(fields));
+    };
+    // An address that cannot be valid cannot have an account; refusing it here
+    // also keeps unbounded strings out of the throttling table.
+    let email = Email::parse(&raw_email)
+        .map_err(|problem| ApiError::invalid_fields([("email", problem)].into()))?;
+
+    let state = &ctx.state;
+    let throttle = state.config.login_throttle;
+    let window = TimeDelta::from_std(throttle.window).map_err(ApiError::internal)?;
+    let now = time::now();
+    let previous_failures = match login_failures::current(&state.pool, email.as_str()).await? {
+        Some((failures, started)) if started + window > now => {
+            if failures >= i32::try_from(throttle.max_failures).unwrap_or(i32::MAX) {
+                return Err(ApiError::TooManyRequests {
+                    retry_after_secs: seconds_until(started + window, now),
+                });
+            }
+            failures
+        }
+        Some(_) => 1,
+        None => 0,
+    };
+
+    let account = users::credentials(&state.pool, email.as_str()).await?;
+    let (user, stored_hash) = match account {
+        Some(c) => (Some(c.user), Some(c.password_hash)),
+        None => (None, None),
+    };
+    let verified = password::verify(password, stored_hash)
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(user) = user.filter(|_| verified) else {
+        login_failures::record(&state.pool, email.as_str(), now, window).await?;
+        return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+    };
+    if previous_failures > 0 {
+        login_failures::clear(&state.pool, email.as_str()).await?;
+    }
+    Ok(respond::ok(&session::start(state, user).await?))
+}
+
+/// Whole seconds until `until`, rounded up so a client never retries early.
+fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let micros = (until - now).num_microseconds().unwrap_or(0).max(0);
+    u64::try_from(micros)
+        .unwrap_or(0)
+        .div_ceil(1_000_000)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        let now = time::now();
+        assert_eq!(seconds_until(now + TimeDelta::milliseconds(1500), now), 2);
+        assert_eq!(seconds_until(now + TimeDelta::seconds(900), now), 900);
+        assert_eq!(seconds_until(now - TimeDelta::seconds(1), now), 1);
+    }
+}

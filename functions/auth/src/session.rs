@@ -1,0 +1,117 @@
+//! Token pairs: minting them at login, rotating them on refresh, ending them
+//! at logout.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use lambda_http::{Body, Response};
+use serde::{Deserialize, Serialize};
+use shared::store::refresh_tokens::{self, Rotation};
+use shared::store::users::User;
+use shared::{ApiError, AppState, RequestCtx, respond, secret, time};
+
+/// The body of a successful login or refresh.
+#[derive(Serialize)]
+pub struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    user: User,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+impl RefreshBody {
+    fn token(self) -> Result<String, ApiError> {
+        self.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            ApiError::invalid_fields(
+                [("refresh_token", "This field is required.".to_string())].into(),
+            )
+        })
+    }
+}
+
+const INVALID_REFRESH: &str = "Invalid or expired refresh token.";
+
+fn refresh_expiry(state: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    TimeDelta::from_std(state.config.tokens.refresh_ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("REFRESH_TOKEN_TTL_SECONDS is out of range"))
+        })
+}
+
+fn token_pair(
+    state: &AppState,
+    user: User,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, ApiError> {
+    Ok(TokenPair {
+        access_token: state
+            .tokens
+            .issue(user.id, now)
+            .map_err(ApiError::internal)?,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl().as_secs(),
+        user,
+    })
+}
+
+/// Starts a new refresh-token family for a successful login.
+pub async fn start(state: &AppState, user: User) -> Result<TokenPair, ApiError> {
+    let now = time::now();
+    let refresh_token = secret::random_token();
+    refresh_tokens::start_family(
+        &state.pool,
+        user.id,
+        secret::random_bytes::<16>(),
+        secret::digest_token(&refresh_token),
+        now,
+        refresh_expiry(state, now)?,
+    )
+    .await?;
+    token_pair(state, user, refresh_token, now)
+}
+
+/// `POST /api/auth/refresh`
+pub async fn refresh(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let presented = ctx.json::<RefreshBody>()?.token()?;
+    let state = &ctx.state;
+    let now = time::now();
+    let next = secret::random_token();
+    let rotation = refresh_tokens::rotate(
+        &state.pool,
+        &secret::digest_token(&presented),
+        &secret::digest_token(&next),
+        now,
+        refresh_expiry(state, now)?,
+    )
+    .await?;
+    match rotation {
+        Rotation::Rotated(user) => Ok(respond::ok(&token_pair(state, user, next, now)?)),
+        Rotation::Reused => {
+            tracing::warn!("a spent refresh token was presented again; its family is revoked");
+            Err(ApiError::Unauthorized(INVALID_REFRESH))
+        }
+        Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
+    }
+}
+
+/// `POST /api/auth/logout`: ends the presented token's family. Unknown tokens
+/// get the same 204, so logout is safe to repeat.
+pub async fn logout(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let presented = ctx.json::<RefreshBody>()?.token()?;
+    refresh_tokens::revoke_family_of(
+        &ctx.state.pool,
+        &secret::digest_token(&presented),
+        time::now(),
+    )
+    .await?;
+    Ok(respond::no_content())
+}

@@ -1,0 +1,191 @@
+//! The application state built once per cold start, and the one wrapper every
+//! function's handler runs in: authenticate the caller, route, answer errors as
+//! the contract's JSON, and write the request log.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use http::{HeaderMap, header};
+use lambda_http::{Body, Request, Response, service_fn};
+use serde::de::DeserializeOwned;
+use sqlx::MySqlPool;
+
+use crate::access_token::AccessTokens;
+use crate::config::Config;
+use crate::error::{ApiError, is_unavailable};
+use crate::request_log::RequestLog;
+use crate::router::{PathParams, Router};
+use crate::store::users::{self, User};
+use crate::{db, request};
+
+/// Shared by every invocation of a warm instance; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: MySqlPool,
+    pub tokens: Arc<AccessTokens>,
+    pub config: Arc<Config>,
+    pub request_log: Arc<RequestLog>,
+}
+
+impl AppState {
+    pub fn new(config: Config, pool: MySqlPool) -> Self {
+        AppState {
+            pool,
+            tokens: Arc::new(AccessTokens::new(&config.tokens)),
+            request_log: Arc::new(RequestLog::new(config.request_log_file.clone())),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Configuration from the environment and a lazy pool; migrations only
+    /// when `MIGRATE_ON_START` asks for them.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let config = Config::from_env()?;
+        let pool = db::pool(&config.database)?;
+        if config.migrate_on_start {
+            db::migrate(&pool).await?;
+        }
+        Ok(AppState::new(config, pool))
+    }
+}
+
+/// Who is calling, as far as the bearer token says.
+#[derive(Debug)]
+pub enum Caller {
+    /// No `Authorization` header.
+    Anonymous,
+    /// A valid access token of an existing user.
+    User(User),
+    /// A header that is not a valid token of an existing user.
+    Invalid,
+    /// The token could not be checked because the database failed.
+    Failed { unavailable: bool, detail: String },
+}
+
+impl Caller {
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Caller::User(user) => Some(&user.username),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a handler gets.
+pub struct RequestCtx {
+    pub state: AppState,
+    pub caller: Caller,
+    pub params: PathParams,
+    pub query: Option<String>,
+    pub body: Body,
+}
+
+impl RequestCtx {
+    /// The authenticated user, or the 401 (or 503) a protected route answers.
+    pub fn user(&self) -> Result<&User, ApiError> {
+        match &self.caller {
+            Caller::User(user) => Ok(user),
+            Caller::Anonymous => Err(ApiError::Unauthorized(
+                "Authentication credentials were not provided.",
+            )),
+            Caller::Invalid => Err(ApiError::Unauthorized("Invalid or expired token.")),
+            Caller::Failed {
+                unavailable: true,
+                detail,
+            } => Err(ApiError::Unavailable(anyhow!("{detail}"))),
+            Caller::Failed {
+                unavailable: false,
+                detail,
+            } => Err(ApiError::Internal(anyhow!("{detail}"))),
+        }
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        request::json(&self.body)
+    }
+
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        request::query_pairs(self.query.as_deref())
+    }
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Caller {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Caller::Anonymous;
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(user_id) = token.and_then(|t| state.tokens.verify(t).ok()) else {
+        return Caller::Invalid;
+    };
+    match users::find(&state.pool, user_id).await {
+        Ok(Some(user)) => Caller::User(user),
+        Ok(None) => Caller::Invalid,
+        Err(err) => Caller::Failed {
+            unavailable: is_unavailable(&err),
+            detail: format!("authenticate caller: {err}"),
+        },
+    }
+}
+
+/// Runs one request through a function's routes. Every request, answered or
+/// refused, leaves one request-log line.
+pub async fn handle<R, F, Fut>(
+    state: &AppState,
+    router: &Router<R>,
+    dispatch: F,
+    req: Request,
+) -> Response<Body>
+where
+    R: Copy,
+    F: Fn(R, RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let caller = authenticate(state, &parts.headers).await;
+    let username = caller.username().map(str::to_owned);
+    let outcome =
+        match request::check_body_size(&body).and_then(|()| router.at(&parts.method, &path)) {
+            Ok((route, params)) => {
+                let ctx = RequestCtx {
+                    state: state.clone(),
+                    caller,
+                    params,
+                    query: parts.uri.query().map(str::to_owned),
+                    body,
+                };
+                dispatch(route, ctx).await
+            }
+            Err(err) => Err(err),
+        };
+    let response = outcome.unwrap_or_else(ApiError::into_response);
+    state.request_log.record(username.as_deref(), &path);
+    response
+}
+
+/// A function's `main`: tracing, state, then the Lambda runtime loop.
+pub async fn run<R, F, Fut>(router: Router<R>, dispatch: F) -> Result<(), lambda_http::Error>
+where
+    R: Copy + Send + Sync + 'static,
+    F: Fn(R, RequestCtx) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
+{
+    lambda_http::tracing::init_default_subscriber();
+    let state = AppState::from_env()
+        .await
+        .inspect_err(|err| tracing::error!("cold start failed: {err:#}"))?;
+    let router = Arc::new(router);
+    lambda_http::run(service_fn(move |req: Request| {
+        let state = state.clone();
+        let router = Arc::clone(&router);
+        async move { Ok::<_, Infallible>(handle(&state, &router, dispatch, req).await) }
+    }))
+    .await
+}

@@ -1,0 +1,195 @@
+//! Typed configuration read once per cold start from the environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a function needs to know about its surroundings.
+///
+/// Deliberately not `Debug`: it holds the database URL (with its password) and
+/// the JWT secret.
+#[derive(Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub tokens: TokenConfig,
+    pub login_throttle: LoginThrottleConfig,
+    pub request_log_file: PathBuf,
+    /// Apply pending migrations at cold start (local runs); in the cloud a
+    /// one-shot step applies them instead.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct TokenConfig {
+    pub secret: Vec<u8>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LoginThrottleConfig {
+    pub max_failures: u32,
+    pub window: Duration,
+}
+
+/// A setting that is missing or unusable; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any source of variables, so that tests
+    /// never touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required =
+            |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
+        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "{name} must be a positive whole number, got {raw:?}"
+                        ))
+                    }),
+            }
+        };
+
+        let secret = required("JWT_SECRET")?.into_bytes();
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError(format!(
+                "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long, got {}",
+                secret.len()
+            )));
+        }
+        let max_connections = u32::try_from(number("DATABASE_MAX_CONNECTIONS", 2)?)
+            .map_err(|_| ConfigError("DATABASE_MAX_CONNECTIONS is too large".into()))?;
+        let max_failures = u32::try_from(number("LOGIN_MAX_FAILURES", 5)?)
+            .map_err(|_| ConfigError("LOGIN_MAX_FAILURES is too large".into()))?;
+        let migrate_on_start = match get("MIGRATE_ON_START").as_deref() {
+            None | Some("0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "MIGRATE_ON_START must be true or false, got {other:?}"
+                )));
+            }
+        };
+
+        Ok(Config {
+            database: DatabaseConfig {
+                url: required("DATABASE_URL")?,
+                max_connections,
+                acquire_timeout: Duration::from_millis(number(
+                    "DATABASE_ACQUIRE_TIMEOUT_MS",
+                    3_000,
+                )?),
+            },
+            tokens: TokenConfig {
+                secret,
+                issuer: get("JWT_ISSUER").unwrap_or_else(|| "messaging-api".into()),
+                audience: get("JWT_AUDIENCE").unwrap_or_else(|| "messaging-api".into()),
+                access_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
+                refresh_ttl: Duration::from_secs(number(
+                    "REFRESH_TOKEN_TTL_SECONDS",
+                    14 * 24 * 3600,
+                )?),
+            },
+            login_throttle: LoginThrottleConfig {
+                max_failures,
+                window: Duration::from_secs(number("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?),
+            },
+            request_log_file: get("REQUEST_LOG_FILE")
+                .unwrap_or_else(|| "user_requests.log".into())
+                .into(),
+            migrate_on_start,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[
+            ("DATABASE_URL", "mysql://root@127.0.0.1/x"),
+            ("JWT_SECRET", SECRET),
+        ])
+        .unwrap();
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(14 * 24 * 3600));
+        assert_eq!(c.login_throttle.max_failures, 5);
+        assert_eq!(c.login_throttle.window, Duration::from_secs(900));
+        assert_eq!(c.request_log_file, PathBuf::from("user_requests.log"));
+        assert!(!c.migrate_on_start);
+    }
+
+    #[test]
+    fn a_missing_database_url_names_the_variable() {
+        let err = config(&[("JWT_SECRET", SECRET)]).err().unwrap();
+        assert!(
+            err.to_string().contains("DATABASE_URL must be set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_without_echoing_it() {
+        let err = config(&[
+            ("DATABASE_URL", "mysql://x"),
+            ("JWT_SECRET", "short-secret"),
+        ])
+        .err()
+        .unwrap();
+        let text = err.to_string();
+        assert!(text.contains("at least 32 bytes"), "{text}");
+        assert!(!text.contains("short-secret"), "{text}");
+    }
+
+    #[test]
+    fn a_non_numeric_lifetime_is_refused() {
+        let err = config(&[
+            ("DATABASE_URL", "mysql://x"),
+            ("JWT_SECRET", SECRET),
+            ("ACCESS_TOKEN_TTL_SECONDS", "soon"),
+        ])
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string().contains("ACCESS_TOKEN_TTL_SECONDS"),
+            "{err}"
+        );
+    }
+}

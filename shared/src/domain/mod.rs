@@ -1,0 +1,6 @@
+//! Types that parse client input at the edge and cannot hold an invalid value
+//! afterwards. Each `parse` error is the sentence shown to the client.
+
+pub mod user;
+
+pub use user::{Email, Password, PersonName, Username};

@@ -1,0 +1,21 @@
+//! The library every messaging function is built on: configuration, MySQL
+//! access, tokens, routing, errors and the request log.
+
+pub mod access_token;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod password;
+pub mod request;
+pub mod request_log;
+pub mod respond;
+pub mod router;
+pub mod secret;
+pub mod store;
+pub mod time;
+
+pub use app::{AppState, Caller, RequestCtx};
+pub use error::ApiError;
+pub use router::Router;

@@ -1,0 +1,85 @@
+//! Password hashing with argon2id at the OWASP parameters, off the async threads.
+
+use anyhow::{Context, anyhow};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// OWASP Password Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1.
+const MEMORY_KIB: u32 = 19_456;
+const ITERATIONS: u32 = 2;
+const PARALLELISM: u32 = 1;
+
+/// A well-formed hash at the same parameters that no known password matches:
+/// verifying against it gives a login for an unknown email the cost of a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$dW5rbm93bi1lbWFpbC1zYWx0$9vmB6m+FmuRZ0M4tiwTf3Vl5W4rQbMT9EKnU5YRDUuw";
+
+fn argon2() -> anyhow::Result<Argon2<'static>> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
+        .map_err(|e| anyhow!("argon2 params: {e}"))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes with a fresh random salt into a PHC string.
+pub async fn hash(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        argon2()?
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| anyhow!("argon2 hash: {e}"))
+    })
+    .await
+    .context("password hashing task")?
+}
+
+/// True when `password` matches `stored`; with no stored hash (unknown account)
+/// it does the same work and answers false.
+pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let parsed = PasswordHash::new(&phc)
+            .map_err(|e| anyhow!("stored password hash is malformed: {e}"))?;
+        let matches = argon2()?
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(known && matches)
+    })
+    .await
+    .context("password verification task")?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_at_owasp_parameters_and_verify() {
+        let phc = hash("correct horse battery".into()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(
+            verify("correct horse battery".into(), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify("wrong horse battery".into(), Some(phc))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_password_hashes_differently_each_time() {
+        let a = hash("same password".into()).await.unwrap();
+        let b = hash("same password".into()).await.unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_never_verifies_but_costs_a_real_verification() {
+        assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        PasswordHash::new(DUMMY_HASH).unwrap();
+        assert!(!verify("anything at all".into(), None).await.unwrap());
+    }
+}

@@ -1,0 +1,11 @@
+//! SQL, one module per entity, one function per query. Every function takes a
+//! pool or a connection and returns `sqlx::Error` for the caller to map.
+
+pub mod login_failures;
+pub mod refresh_tokens;
+pub mod users;
+
+/// True for a duplicate-key error (sqlx's MySQL driver names no constraint).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

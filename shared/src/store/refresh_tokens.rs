@@ -1,0 +1,148 @@
+//! Refresh tokens, stored as digests, in families: one family per login, one
+//! token per rotation.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, MySqlPool};
+
+use crate::store::users::User;
+
+pub type FamilyId = [u8; 16];
+pub type TokenDigest = [u8; 32];
+
+/// The outcome of presenting a refresh token for rotation.
+pub enum Rotation {
+    /// The token was live; it is now spent and `User` may have a new one.
+    Rotated(User),
+    /// A spent token came back: the family has been revoked.
+    Reused,
+    /// Unknown, expired, or of a revoked family.
+    Invalid,
+}
+
+#[derive(FromRow)]
+struct Presented {
+    token_id: i64,
+    family_id: Vec<u8>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    user: User,
+}
+
+/// Starts a family for a fresh login with its first token.
+pub async fn start_family(
+    pool: &MySqlPool,
+    user_id: i64,
+    family: FamilyId,
+    digest: TokenDigest,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO refresh_token_families (id, user_id, created_at) VALUES (?, ?, ?)")
+        .bind(&family[..])
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    insert_token(&mut tx, &family, &digest, now, expires_at).await?;
+    tx.commit().await
+}
+
+async fn insert_token(
+    conn: &mut sqlx::MySqlConnection,
+    family: &[u8],
+    digest: &TokenDigest,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refresh_tokens (family_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(family)
+        .bind(&digest[..])
+        .bind(now)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Spends `presented` and stores `next` in its family, in one transaction that
+/// locks the token and its family, so that a concurrent rotation or logout of
+/// the same family waits for this one.
+pub async fn rotate(
+    pool: &MySqlPool,
+    presented: &TokenDigest,
+    next: &TokenDigest,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Rotation, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<Presented> = sqlx::query_as(
+        "SELECT t.id AS token_id, t.family_id, t.expires_at, t.used_at, f.revoked_at, \
+                u.id, u.email, u.username, u.first_name, u.last_name, u.created_at \
+         FROM refresh_tokens t \
+         JOIN refresh_token_families f ON f.id = t.family_id \
+         JOIN users u ON u.id = f.user_id \
+         WHERE t.token_hash = ? \
+         FOR UPDATE",
+    )
+    .bind(&presented[..])
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    let Some(row) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    if row.revoked_at.is_some() {
+        return Ok(Rotation::Invalid);
+    }
+    if row.used_at.is_some() {
+        revoke_family_in(&mut tx, &row.family_id, now).await?;
+        tx.commit().await?;
+        return Ok(Rotation::Reused);
+    }
+    if row.expires_at <= now {
+        return Ok(Rotation::Invalid);
+    }
+    sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(row.token_id)
+        .execute(&mut *tx)
+        .await?;
+    insert_token(&mut tx, &row.family_id, next, now, expires_at).await?;
+    tx.commit().await?;
+    Ok(Rotation::Rotated(row.user))
+}
+
+async fn revoke_family_in(
+    conn: &mut sqlx::MySqlConnection,
+    family: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the family of a presented token, if it names one.
+pub async fn revoke_family_of(
+    pool: &MySqlPool,
+    presented: &TokenDigest,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_token_families f JOIN refresh_tokens t ON t.family_id = f.id \
+         SET f.revoked_at = ? WHERE t.token_hash = ? AND f.revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&presented[..])
+    .execute(pool)
+    .await?;
+    Ok(())
+}

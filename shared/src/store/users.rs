@@ -1,0 +1,120 @@
+//! Accounts.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, MySqlPool};
+
+use crate::domain::{Email, PersonName, Username};
+
+/// The caller's own account, as the contract shows it.
+#[derive(Debug, Clone, Serialize, FromRow, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// What other users may see of an account: no email.
+#[derive(Debug, Clone, Serialize, FromRow, PartialEq, Eq)]
+pub struct PublicUser {
+    pub id: i64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A user with the hash needed to check a login.
+#[derive(FromRow)]
+pub struct Credentials {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub password_hash: String,
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub username: &'a Username,
+    pub password_hash: &'a str,
+    pub first_name: &'a PersonName,
+    pub last_name: &'a PersonName,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert(pool: &MySqlPool, user: &NewUser<'_>) -> Result<i64, sqlx::Error> {
+    let result = sqlx::query(
+        "INSERT INTO users (email, username, password_hash, first_name, last_name, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(user.email.as_str())
+    .bind(user.username.as_str())
+    .bind(user.password_hash)
+    .bind(user.first_name.as_str())
+    .bind(user.last_name.as_str())
+    .bind(user.created_at)
+    .execute(pool)
+    .await?;
+    i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+/// Which of an email and a username are already taken, after a duplicate key.
+pub async fn taken(
+    pool: &MySqlPool,
+    email: &Email,
+    username: &Username,
+) -> Result<(bool, bool), sqlx::Error> {
+    let (email_taken, username_taken): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(MAX(email = ?), 0), COALESCE(MAX(username = ?), 0) FROM users WHERE email = ? OR username = ?",
+    )
+    .bind(email.as_str())
+    .bind(username.as_str())
+    .bind(email.as_str())
+    .bind(username.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok((email_taken != 0, username_taken != 0))
+}
+
+pub async fn find(pool: &MySqlPool, id: i64) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email, username, first_name, last_name, created_at FROM users WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn credentials(
+    pool: &MySqlPool,
+    email: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email, username, first_name, last_name, created_at, password_hash FROM users WHERE email = ?",
+    )
+    .bind(email)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn public_by_email(
+    pool: &MySqlPool,
+    email: &str,
+) -> Result<Vec<PublicUser>, sqlx::Error> {
+    sqlx::query_as("SELECT id, username, first_name, last_name FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn public_by_username(
+    pool: &MySqlPool,
+    username: &str,
+) -> Result<Vec<PublicUser>, sqlx::Error> {
+    sqlx::query_as("SELECT id, username, first_name, last_name FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_all(pool)
+        .await
+}

@@ -1,0 +1,39 @@
+//! Timestamps as the contract writes them: UTC, RFC 3339, microseconds.
+
+use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
+use serde::Serializer;
+
+/// The current time at the precision the database keeps (`DATETIME(6)`), so a
+/// value answered before a write equals the one read back after it.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}
+
+pub fn format(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// `#[serde(serialize_with = "shared::time::serialize")]`
+pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format(at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_have_microseconds_and_a_z() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 21, 33, 20).unwrap()
+            + TimeDelta::microseconds(280_565);
+        assert_eq!(format(&at), "2026-11-23T21:33:20.280565Z");
+    }
+
+    #[test]
+    fn now_has_no_sub_microsecond_part() {
+        assert_eq!(now().timestamp_subsec_nanos() % 1_000, 0);
+    }
+}
