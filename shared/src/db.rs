@@ -30,8 +30,35 @@ pub fn pool(config: &DatabaseConfig) -> anyhow::Result<MySqlPool> {
         .connect_lazy_with(options))
 }
 
-/// Applies pending migrations. Safe to race: sqlx holds a database lock
-/// (`GET_LOCK`) while it migrates, and applied migrations are skipped.
+/// How long a cold start waits for another one that is migrating.
+const MIGRATION_LOCK_TIMEOUT_SECS: i64 = 120;
+
+/// Applies pending migrations; applied ones are skipped, so a second run is a
+/// no-op. Racing runs are serialised by a named lock held on the migrating
+/// connection: sqlx's own lock asks for `GET_LOCK(name, -1)`, which MariaDB
+/// answers with NULL at once instead of waiting.
 pub async fn migrate(pool: &MySqlPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("apply migrations")
+    let mut conn = pool
+        .acquire()
+        .await
+        .context("connect to apply migrations")?;
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT GET_LOCK(CONCAT('migrations:', DATABASE()), ?)")
+            .bind(MIGRATION_LOCK_TIMEOUT_SECS)
+            .fetch_one(&mut *conn)
+            .await
+            .context("take the migration lock")?;
+    if locked != Some(1) {
+        anyhow::bail!(
+            "another instance held the migration lock for {MIGRATION_LOCK_TIMEOUT_SECS} s"
+        );
+    }
+    let applied = MIGRATOR.run(&mut *conn).await.context("apply migrations");
+    let released = sqlx::query("SELECT RELEASE_LOCK(CONCAT('migrations:', DATABASE()))")
+        .execute(&mut *conn)
+        .await
+        .context("release the migration lock");
+    applied?;
+    released?;
+    Ok(())
 }

@@ -1,1 +1,267 @@
+//! Test helpers: an application on a fresh database, requests sent as real
+//! `lambda_http` requests to the function that owns their path (as API
+//! Gateway routes them), and one method per endpoint.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lambda_http::http::{HeaderMap, Method, Request};
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
+use shared::config::{Config, DatabaseConfig, LoginThrottleConfig, TokenConfig};
+use shared::{AppState, app};
+use sqlx::MySqlPool;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The functions that API Gateway forwards path prefixes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Auth,
+    Conversations,
+    Messages,
+}
+
+/// The gateway's routing: message paths to the messages function, other
+/// conversation paths to the conversations function, the rest (auth, users,
+/// health and the catch-all) to the auth function.
+pub fn function_for(path: &str) -> Function {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api", "conversations", _, "messages", ..] => Function::Messages,
+        ["api", "conversations", ..] => Function::Conversations,
+        _ => Function::Auth,
+    }
+}
+
+pub fn test_config(log_file: PathBuf) -> Config {
+    Config {
+        database: DatabaseConfig {
+            url: "mysql://unused-the-pool-is-given".into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        },
+        tokens: TokenConfig {
+            secret: SECRET.to_vec(),
+            issuer: "messaging-api".into(),
+            audience: "messaging-api".into(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+        },
+        login_throttle: LoginThrottleConfig {
+            max_failures: 5,
+            window: Duration::from_secs(900),
+        },
+        request_log_file: log_file,
+        migrate_on_start: false,
+    }
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub log_file: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    fn from(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.body().as_ref();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes)
+                .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {bytes:?}"))
+        };
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The contract's error sentence.
+    pub fn error(&self) -> &str {
+        self.body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error in {}", self.body))
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub email: String,
+    pub username: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn new(pool: MySqlPool) -> Self {
+        Self::with_config(pool, |_| {})
+    }
+
+    pub fn with_config(pool: MySqlPool, adjust: impl FnOnce(&mut Config)) -> Self {
+        let log_file =
+            std::env::temp_dir().join(format!("requests-{}.log", shared::secret::random_token()));
+        let mut config = test_config(log_file.clone());
+        adjust(&mut config);
+        TestApp {
+            state: AppState::new(config, pool),
+            log_file,
+        }
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.state.pool
+    }
+
+    /// Sends a request to the function that owns its path.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let state = &self.state;
+        let response = match function_for(request.uri().path()) {
+            Function::Auth => app::handle(state, &auth::router(), auth::dispatch, request).await,
+            Function::Conversations => {
+                app::handle(
+                    state,
+                    &conversations::router(),
+                    conversations::dispatch,
+                    request,
+                )
+                .await
+            }
+            Function::Messages => {
+                app::handle(state, &messages::router(), messages::dispatch, request).await
+            }
+        };
+        TestResponse::from(response)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("https://api.example.test{path}"));
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(value) => {
+                builder = builder.header("content-type", "application/json");
+                Body::Text(value.to_string())
+            }
+            None => Body::Empty,
+        };
+        self.send(builder.body(body).expect("a valid test request"))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    pub async fn register(&self, body: Value) -> TestResponse {
+        self.post("/api/auth/register", None, body).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        self.post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> TestResponse {
+        self.post(
+            "/api/auth/logout",
+            None,
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> TestResponse {
+        self.get("/api/auth/me", Some(access_token)).await
+    }
+
+    /// Registers `name@example.org` with username `name` and logs in.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let email = format!("{name}@example.org");
+        let registered = self
+            .register(json!({"email": email, "password": PASSWORD, "username": name}))
+            .await;
+        assert_eq!(
+            registered.status, 201,
+            "register {name}: {:?}",
+            registered.body
+        );
+        let login = self.login(&email, PASSWORD).await;
+        assert_eq!(login.status, 200, "login {name}: {:?}", login.body);
+        TestUser {
+            id: registered.body["user_id"].as_i64().expect("user_id"),
+            email,
+            username: name.to_string(),
+            access: login.body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string(),
+            refresh: login.body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_string(),
+        }
+    }
+
+    /// The request-log lines written so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log_file)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log_file);
+    }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, handler tests from API Gateway events, and
+# integration tests, each on a fresh database of the MySQL or MariaDB server
+# at TEST_DATABASE_URL (default: root on 127.0.0.1:3306, database `test`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+url="${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/test}"
+hostport="${url#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
+host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$host" ] && port=3306
+if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+  echo "No MySQL or MariaDB answers at $host:$port. Start one (docker compose up -d db, or your own server) or set TEST_DATABASE_URL." >&2
+  exit 1
+fi
+
+# sqlx's test harness creates one database per test through this URL.
+export DATABASE_URL="$url"
+exec cargo test --workspace "$@"
