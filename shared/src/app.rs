@@ -15,6 +15,7 @@ use sqlx::MySqlPool;
 use crate::access_token::AccessTokens;
 use crate::config::Config;
 use crate::error::{ApiError, is_unavailable};
+use crate::pagination::CursorKey;
 use crate::request_log::RequestLog;
 use crate::router::{PathParams, Router};
 use crate::store::users::{self, User};
@@ -25,6 +26,7 @@ use crate::{db, request};
 pub struct AppState {
     pub pool: MySqlPool,
     pub tokens: Arc<AccessTokens>,
+    pub cursors: Arc<CursorKey>,
     pub config: Arc<Config>,
     pub request_log: Arc<RequestLog>,
 }
@@ -34,6 +36,7 @@ impl AppState {
         AppState {
             pool,
             tokens: Arc::new(AccessTokens::new(&config.tokens)),
+            cursors: Arc::new(CursorKey::derive(&config.tokens.secret)),
             request_log: Arc::new(RequestLog::new(config.request_log_file.clone())),
             config: Arc::new(config),
         }
@@ -106,8 +109,9 @@ impl RequestCtx {
         request::json(&self.body)
     }
 
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        request::query_pairs(self.query.as_deref())
+    /// The query string's parameters, refusing any the route does not know.
+    pub fn query(&self, allowed: &[&str]) -> Result<request::Query, ApiError> {
+        request::Query::parse(self.query.as_deref(), allowed)
     }
 }
 

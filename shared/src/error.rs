@@ -154,8 +154,8 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// Errors that mean "the database is not there right now" rather than "this
-/// query is wrong": they become 503 with `Retry-After`.
+/// Errors that mean "the database cannot serve this right now" rather than
+/// "this query is wrong": they become 503 with `Retry-After`.
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
@@ -164,8 +164,9 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_) => true,
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            // Too many connections, server shutdown, connection killed (MySQL, MariaDB).
-            .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1927 | 3169)),
+            // Too many connections, server shutdown, connection killed (MySQL,
+            // MariaDB); lock wait timeout and deadlock, which a retry resolves.
+            .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1927 | 3169 | 1205 | 1213)),
         _ => false,
     }
 }

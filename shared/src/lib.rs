@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod pagination;
 pub mod password;
 pub mod request;
 pub mod request_log;

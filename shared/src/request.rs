@@ -45,11 +45,37 @@ fn without_position(err: &serde_json::Error) -> String {
     }
 }
 
-/// The decoded `name=value` pairs of a query string, in order.
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+/// The decoded parameters of a query string, each known to the route and
+/// given at most once.
+#[derive(Debug, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        for (i, (key, _)) in pairs.iter().enumerate() {
+            if !allowed.contains(&key.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown query parameter: {key}."
+                )));
+            }
+            if pairs[..i].iter().any(|(earlier, _)| earlier == key) {
+                return Err(ApiError::bad_request(format!(
+                    "Query parameter {key} is given more than once."
+                )));
+            }
+        }
+        Ok(Query(pairs))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -11,18 +11,11 @@ pub async fn me(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
 /// `GET /api/users?email=` or `?username=`: exact match, never a listing.
 pub async fn find(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     ctx.user()?;
-    let pairs = ctx.query_pairs();
-    if let Some((unknown, _)) = pairs.iter().find(|(k, _)| k != "email" && k != "username") {
-        return Err(ApiError::bad_request(format!(
-            "Unknown query parameter: {unknown}."
-        )));
-    }
+    let query = ctx.query(&["email", "username"])?;
     let pool = &ctx.state.pool;
-    let results = match pairs.as_slice() {
-        [(key, value)] if key == "email" => {
-            users::public_by_email(pool, &value.trim().to_lowercase()).await?
-        }
-        [(key, value)] if key == "username" => users::public_by_username(pool, value).await?,
+    let results = match (query.get("email"), query.get("username")) {
+        (Some(email), None) => users::public_by_email(pool, &email.trim().to_lowercase()).await?,
+        (None, Some(username)) => users::public_by_username(pool, username).await?,
         _ => {
             return Err(ApiError::bad_request(
                 "Give exactly one of the query parameters email and username.",

@@ -1,6 +1,8 @@
 //! Types that parse client input at the edge and cannot hold an invalid value
 //! afterwards. Each `parse` error is the sentence shown to the client.
 
+pub mod conversation;
 pub mod user;
 
+pub use conversation::{ClientId, MessageBody, Title, UserIds};
 pub use user::{Email, Password, PersonName, Username};

@@ -1,7 +1,9 @@
 //! SQL, one module per entity, one function per query. Every function takes a
 //! pool or a connection and returns `sqlx::Error` for the caller to map.
 
+pub mod conversations;
 pub mod login_failures;
+pub mod messages;
 pub mod refresh_tokens;
 pub mod users;
 

@@ -118,3 +118,19 @@ pub async fn public_by_username(
         .fetch_all(pool)
         .await
 }
+
+/// The accounts among `ids` that exist, by id.
+pub async fn public_by_ids(pool: &MySqlPool, ids: &[i64]) -> Result<Vec<PublicUser>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = sqlx::QueryBuilder::new(
+        "SELECT id, username, first_name, last_name FROM users WHERE id IN (",
+    );
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(") ORDER BY id");
+    query.build_query_as().fetch_all(pool).await
+}
