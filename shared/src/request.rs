@@ -150,14 +150,21 @@ mod tests {
     }
 
     #[test]
-    fn query_pairs_are_percent_decoded() {
-        let pairs = query_pairs(Some("email=a%2Bb%40x.org&page_size=5"));
-        assert_eq!(
-            pairs,
-            vec![
-                ("email".into(), "a+b@x.org".into()),
-                ("page_size".into(), "5".into())
-            ]
-        );
+    fn query_parameters_are_percent_decoded() {
+        let query = Query::parse(
+            Some("email=a%2Bb%40x.org&page_size=5"),
+            &["email", "page_size"],
+        )
+        .unwrap();
+        assert_eq!(query.get("email"), Some("a+b@x.org"));
+        assert_eq!(query.get("page_size"), Some("5"));
+        assert_eq!(query.get("cursor"), None);
+    }
+
+    #[test]
+    fn unknown_or_repeated_query_parameters_are_a_400() {
+        assert!(Query::parse(Some("evil=1"), &["page_size"]).is_err());
+        assert!(Query::parse(Some("page_size=1&page_size=2"), &["page_size"]).is_err());
+        assert!(Query::parse(None, &["page_size"]).is_ok());
     }
 }

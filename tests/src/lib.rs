@@ -265,3 +265,94 @@ impl Drop for TestApp {
         let _ = std::fs::remove_file(&self.log_file);
     }
 }
+
+impl TestApp {
+    /// Creates a conversation as `owner` with `others` (or alone); panics unless 201.
+    pub async fn conversation(&self, owner: &TestUser, others: &[&TestUser]) -> i64 {
+        let mut ids: Vec<i64> = others.iter().map(|u| u.id).collect();
+        if ids.is_empty() {
+            ids.push(owner.id);
+        }
+        let response = self
+            .post(
+                "/api/conversations",
+                Some(&owner.access),
+                json!({"participant_ids": ids}),
+            )
+            .await;
+        assert_eq!(
+            response.status, 201,
+            "create conversation: {:?}",
+            response.body
+        );
+        response.body["id"].as_i64().expect("conversation id")
+    }
+
+    pub async fn send_message(
+        &self,
+        sender: &TestUser,
+        conversation_id: i64,
+        body: Value,
+    ) -> TestResponse {
+        self.post(
+            &format!("/api/conversations/{conversation_id}/messages"),
+            Some(&sender.access),
+            body,
+        )
+        .await
+    }
+
+    /// Sends `text`; panics unless 201. Returns the message id.
+    pub async fn say(&self, sender: &TestUser, conversation_id: i64, text: &str) -> i64 {
+        let response = self
+            .send_message(sender, conversation_id, json!({"body": text}))
+            .await;
+        assert_eq!(response.status, 201, "send: {:?}", response.body);
+        response.body["id"].as_i64().expect("message id")
+    }
+
+    pub async fn messages(
+        &self,
+        reader: &TestUser,
+        conversation_id: i64,
+        query: &str,
+    ) -> TestResponse {
+        self.get(
+            &format!("/api/conversations/{conversation_id}/messages{query}"),
+            Some(&reader.access),
+        )
+        .await
+    }
+}
+
+/// Counts the SQL statements sqlx sends while `work` runs, from its
+/// `sqlx::query` events: one per round trip, whatever the statement.
+pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing::instrument::WithSubscriber;
+    use tracing::{Event, Metadata, span};
+
+    struct Counter(Arc<AtomicUsize>);
+    impl tracing::Subscriber for Counter {
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            metadata.target() == "sqlx::query"
+        }
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, event: &Event<'_>) {
+            if event.metadata().target() == "sqlx::query" {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &span::Id) {}
+        fn exit(&self, _: &span::Id) {}
+    }
+
+    let count = Arc::new(AtomicUsize::new(0));
+    let output = work.with_subscriber(Counter(Arc::clone(&count))).await;
+    (output, count.load(Ordering::SeqCst))
+}

@@ -74,13 +74,18 @@ pub async fn create(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     Ok(respond::created(&visible(&ctx, id, caller).await?))
 }
 
+/// A bound above every stored activity: the largest `DATETIME(6)`.
+fn latest_possible() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(253_402_300_799_999_999).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
 /// `GET /api/conversations`
 pub async fn list(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let caller = ctx.user()?.id;
     let query = ctx.query(&["page_size", "cursor"])?;
     let size = PageSize::parse(query.get("page_size"))?;
     let after = match query.get("cursor") {
-        None => (DateTime::<Utc>::MAX_UTC, i64::MAX),
+        None => (latest_possible(), i64::MAX),
         Some(cursor) => {
             let position: ConversationPosition = ctx.state.cursors.decode(cursor)?;
             let at = DateTime::from_timestamp_micros(position.at).filter(|_| position.u == caller);

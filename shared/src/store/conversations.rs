@@ -106,7 +106,7 @@ pub async fn create(
         sqlx::query("INSERT INTO conversations (title, created_by, created_at) VALUES (?, ?, ?)")
             .bind(title.map(Title::as_str))
             .bind(created_by)
-            .bind(now)
+            .bind(now.naive_utc())
             .execute(&mut *tx)
             .await?;
     let id = i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))?;
@@ -140,8 +140,8 @@ async fn insert_participants(
     query.push_values(user_ids, |mut row, user_id| {
         row.push_bind(conversation_id)
             .push_bind(*user_id)
-            .push_bind(joined_at)
-            .push_bind(activity_at);
+            .push_bind(joined_at.naive_utc())
+            .push_bind(activity_at.naive_utc());
     });
     query.push(" ON DUPLICATE KEY UPDATE user_id = user_id");
     query.build().execute(conn).await?;
@@ -178,8 +178,8 @@ pub async fn page_for_member(
          ORDER BY p.last_activity_at DESC, p.conversation_id DESC LIMIT ?"
     ))
     .bind(user_id)
-    .bind(after.0)
-    .bind(after.0)
+    .bind(after.0.naive_utc())
+    .bind(after.0.naive_utc())
     .bind(after.1)
     .bind(limit)
     .fetch_all(pool)

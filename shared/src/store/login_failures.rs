@@ -31,10 +31,10 @@ pub async fn record(
            window_started_at = IF(window_started_at <= ?, ?, window_started_at)",
     )
     .bind(email)
-    .bind(now)
-    .bind(now - window)
-    .bind(now - window)
-    .bind(now)
+    .bind(now.naive_utc())
+    .bind((now - window).naive_utc())
+    .bind((now - window).naive_utc())
+    .bind(now.naive_utc())
     .execute(pool)
     .await?;
     Ok(())

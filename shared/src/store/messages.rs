@@ -85,7 +85,7 @@ pub async fn send(
     .bind(sender.id)
     .bind(body.as_str())
     .bind(client_id.map(ClientId::as_str))
-    .bind(now)
+    .bind(now.naive_utc())
     .bind(conversation_id)
     .bind(sender.id)
     .execute(pool)
@@ -152,9 +152,9 @@ pub async fn touch_activity(
         "UPDATE conversation_participants SET last_activity_at = ? \
          WHERE conversation_id = ? AND last_activity_at < ?",
     )
-    .bind(at)
+    .bind(at.naive_utc())
     .bind(conversation_id)
-    .bind(at)
+    .bind(at.naive_utc())
     .execute(pool)
     .await?;
     Ok(())

@@ -1,5 +1,8 @@
 //! SQL, one module per entity, one function per query. Every function takes a
 //! pool or a connection and returns `sqlx::Error` for the caller to map.
+//!
+//! Times are bound as naive UTC: sqlx sends a `DateTime<Utc>` as a MySQL
+//! `TIMESTAMP`, whose range ends in 2038, while every column is `DATETIME(6)`.
 
 pub mod conversations;
 pub mod login_failures;

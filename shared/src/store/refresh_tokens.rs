@@ -43,7 +43,7 @@ pub async fn start_family(
     sqlx::query("INSERT INTO refresh_token_families (id, user_id, created_at) VALUES (?, ?, ?)")
         .bind(&family[..])
         .bind(user_id)
-        .bind(now)
+        .bind(now.naive_utc())
         .execute(&mut *tx)
         .await?;
     insert_token(&mut tx, &family, &digest, now, expires_at).await?;
@@ -60,8 +60,8 @@ async fn insert_token(
     sqlx::query("INSERT INTO refresh_tokens (family_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)")
         .bind(family)
         .bind(&digest[..])
-        .bind(now)
-        .bind(expires_at)
+        .bind(now.naive_utc())
+        .bind(expires_at.naive_utc())
         .execute(conn)
         .await?;
     Ok(())
@@ -106,7 +106,7 @@ pub async fn rotate(
         return Ok(Rotation::Invalid);
     }
     sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE id = ?")
-        .bind(now)
+        .bind(now.naive_utc())
         .bind(row.token_id)
         .execute(&mut *tx)
         .await?;
@@ -123,7 +123,7 @@ async fn revoke_family_in(
     sqlx::query(
         "UPDATE refresh_token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
     )
-    .bind(now)
+    .bind(now.naive_utc())
     .bind(family)
     .execute(conn)
     .await?;
@@ -140,7 +140,7 @@ pub async fn revoke_family_of(
         "UPDATE refresh_token_families f JOIN refresh_tokens t ON t.family_id = f.id \
          SET f.revoked_at = ? WHERE t.token_hash = ? AND f.revoked_at IS NULL",
     )
-    .bind(now)
+    .bind(now.naive_utc())
     .bind(&presented[..])
     .execute(pool)
     .await?;

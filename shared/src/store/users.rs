@@ -54,7 +54,7 @@ pub async fn insert(pool: &MySqlPool, user: &NewUser<'_>) -> Result<i64, sqlx::E
     .bind(user.password_hash)
     .bind(user.first_name.as_str())
     .bind(user.last_name.as_str())
-    .bind(user.created_at)
+    .bind(user.created_at.naive_utc())
     .execute(pool)
     .await?;
     i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))
