@@ -47,81 +47,110 @@ pub struct ConfigError(String);
 
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// Reads named variables from any source, so tests never touch the process
+/// environment.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError(format!("{name} must be set")))
+    }
+
+    fn number(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{name} must be a positive whole number, got {raw:?}"
+                    ))
+                }),
+        }
+    }
+
+    fn small_number(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        u32::try_from(self.number(name, u64::from(default))?)
+            .map_err(|_| ConfigError(format!("{name} is too large")))
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref() {
+            None | Some("0" | "false" | "no") => Ok(false),
+            Some("1" | "true" | "yes") => Ok(true),
+            Some(other) => Err(ConfigError(format!(
+                "{name} must be true or false, got {other:?}"
+            ))),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars(lookup))
+    }
+
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
+        Ok(DatabaseConfig {
+            url: vars.required("DATABASE_URL")?,
+            max_connections: vars.small_number("DATABASE_MAX_CONNECTIONS", 2)?,
+            acquire_timeout: Duration::from_millis(
+                vars.number("DATABASE_ACQUIRE_TIMEOUT_MS", 3_000)?,
+            ),
+        })
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Builds the configuration from any source of variables, so that tests
-    /// never touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required =
-            |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} must be set")));
-        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        ConfigError(format!(
-                            "{name} must be a positive whole number, got {raw:?}"
-                        ))
-                    }),
-            }
-        };
-
-        let secret = required("JWT_SECRET")?.into_bytes();
+        let vars = Vars(lookup);
+        let secret = vars.required("JWT_SECRET")?.into_bytes();
         if secret.len() < MIN_SECRET_BYTES {
             return Err(ConfigError(format!(
                 "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long, got {}",
                 secret.len()
             )));
         }
-        let max_connections = u32::try_from(number("DATABASE_MAX_CONNECTIONS", 2)?)
-            .map_err(|_| ConfigError("DATABASE_MAX_CONNECTIONS is too large".into()))?;
-        let max_failures = u32::try_from(number("LOGIN_MAX_FAILURES", 5)?)
-            .map_err(|_| ConfigError("LOGIN_MAX_FAILURES is too large".into()))?;
-        let migrate_on_start = match get("MIGRATE_ON_START").as_deref() {
-            None | Some("0" | "false" | "no") => false,
-            Some("1" | "true" | "yes") => true,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "MIGRATE_ON_START must be true or false, got {other:?}"
-                )));
-            }
-        };
-
         Ok(Config {
-            database: DatabaseConfig {
-                url: required("DATABASE_URL")?,
-                max_connections,
-                acquire_timeout: Duration::from_millis(number(
-                    "DATABASE_ACQUIRE_TIMEOUT_MS",
-                    3_000,
-                )?),
-            },
+            database: DatabaseConfig::from_vars(&vars)?,
             tokens: TokenConfig {
                 secret,
-                issuer: get("JWT_ISSUER").unwrap_or_else(|| "messaging-api".into()),
-                audience: get("JWT_AUDIENCE").unwrap_or_else(|| "messaging-api".into()),
-                access_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
-                refresh_ttl: Duration::from_secs(number(
-                    "REFRESH_TOKEN_TTL_SECONDS",
-                    14 * 24 * 3600,
-                )?),
+                issuer: vars
+                    .get("JWT_ISSUER")
+                    .unwrap_or_else(|| "messaging-api".into()),
+                audience: vars
+                    .get("JWT_AUDIENCE")
+                    .unwrap_or_else(|| "messaging-api".into()),
+                access_ttl: Duration::from_secs(vars.number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
+                refresh_ttl: Duration::from_secs(
+                    vars.number("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)?,
+                ),
             },
             login_throttle: LoginThrottleConfig {
-                max_failures,
-                window: Duration::from_secs(number("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?),
+                max_failures: vars.small_number("LOGIN_MAX_FAILURES", 5)?,
+                window: Duration::from_secs(vars.number("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?),
             },
-            request_log_file: get("REQUEST_LOG_FILE")
+            request_log_file: vars
+                .get("REQUEST_LOG_FILE")
                 .unwrap_or_else(|| "user_requests.log".into())
                 .into(),
-            migrate_on_start,
+            migrate_on_start: vars.flag("MIGRATE_ON_START")?,
         })
     }
 }
