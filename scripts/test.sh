@@ -13,6 +13,12 @@ if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
   exit 1
 fi
 
+# The Secrets Manager tests run the real AWS SDK against moto on 127.0.0.1.
+if ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "Installing moto[server] from PyPI for the Secrets Manager tests..." >&2
+  python3 -m pip install --quiet 'moto[server]'
+fi
+
 # sqlx's test harness creates one database per test through this URL.
 export DATABASE_URL="$url"
 exec cargo test --workspace "$@"

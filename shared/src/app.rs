@@ -19,7 +19,7 @@ use crate::pagination::CursorKey;
 use crate::request_log::RequestLog;
 use crate::router::{PathParams, Router};
 use crate::store::users::{self, User};
-use crate::{db, request};
+use crate::{cloud_secrets, db, request};
 
 /// Shared by every invocation of a warm instance; cheap to clone.
 #[derive(Clone)]
@@ -42,10 +42,12 @@ impl AppState {
         }
     }
 
-    /// Configuration from the environment and a lazy pool; migrations only
-    /// when `MIGRATE_ON_START` asks for them.
+    /// Configuration from the environment (and Secrets Manager, when ARNs are
+    /// set) and a lazy pool; migrations only when `MIGRATE_ON_START` asks.
     pub async fn from_env() -> anyhow::Result<Self> {
-        let config = Config::from_env()?;
+        let env = |name: &str| std::env::var(name).ok();
+        let secrets = cloud_secrets::resolve(env).await?;
+        let config = Config::from_lookup(|name| secrets.get(name).cloned().or_else(|| env(name)))?;
         let pool = db::pool(&config.database)?;
         if config.migrate_on_start {
             db::migrate(&pool).await?;

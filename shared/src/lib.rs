@@ -3,6 +3,7 @@
 
 pub mod access_token;
 pub mod app;
+pub mod cloud_secrets;
 pub mod config;
 pub mod db;
 pub mod domain;

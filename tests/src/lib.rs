@@ -325,15 +325,18 @@ impl TestApp {
     }
 }
 
+tokio::task_local! {
+    static STATEMENTS: std::cell::Cell<usize>;
+}
+
 /// Counts the SQL statements sqlx sends while `work` runs, from its
-/// `sqlx::query` events: one per round trip, whatever the statement.
+/// `sqlx::query` events: one per round trip, whatever the statement. A
+/// process-wide subscriber counts into the running task's counter, so tests
+/// running side by side do not count each other's statements.
 pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, usize) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tracing::instrument::WithSubscriber;
     use tracing::{Event, Metadata, span};
 
-    struct Counter(Arc<AtomicUsize>);
+    struct Counter;
     impl tracing::Subscriber for Counter {
         fn enabled(&self, metadata: &Metadata<'_>) -> bool {
             metadata.target() == "sqlx::query"
@@ -345,14 +348,22 @@ pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, us
         fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
         fn event(&self, event: &Event<'_>) {
             if event.metadata().target() == "sqlx::query" {
-                self.0.fetch_add(1, Ordering::SeqCst);
+                let _ = STATEMENTS.try_with(|n| n.set(n.get() + 1));
             }
         }
         fn enter(&self, _: &span::Id) {}
         fn exit(&self, _: &span::Id) {}
     }
 
-    let count = Arc::new(AtomicUsize::new(0));
-    let output = work.with_subscriber(Counter(Arc::clone(&count))).await;
-    (output, count.load(Ordering::SeqCst))
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(Counter)
+            .expect("no other global subscriber in the tests");
+    });
+    STATEMENTS
+        .scope(std::cell::Cell::new(0), async {
+            let output = work.await;
+            (output, STATEMENTS.with(|n| n.get()))
+        })
+        .await
 }

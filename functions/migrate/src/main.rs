@@ -24,7 +24,10 @@ async fn apply(config: &DatabaseConfig) -> anyhow::Result<Value> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = DatabaseConfig::from_env()?;
+    let env = |name: &str| std::env::var(name).ok();
+    let secrets = shared::cloud_secrets::resolve(env).await?;
+    let config =
+        DatabaseConfig::from_lookup(|name| secrets.get(name).cloned().or_else(|| env(name)))?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         apply(&config).await?;
         return Ok(());
