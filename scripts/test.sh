@@ -21,4 +21,6 @@ fi
 
 # sqlx's test harness creates one database per test through this URL.
 export DATABASE_URL="$url"
+# The Runtime API tests run the real function binaries.
+cargo build --workspace --bins
 exec cargo test --workspace "$@"

@@ -367,3 +367,5 @@ pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, us
         })
         .await
 }
+
+pub mod runtime_api;
