@@ -10,6 +10,7 @@ use crate::error::ApiError;
 /// methods it answers, each naming a handler by a value of `R`.
 pub struct Router<R> {
     paths: matchit::Router<Vec<(Method, R)>>,
+    table: Vec<(String, Method)>,
 }
 
 /// The named segments of a matched path.
@@ -45,7 +46,18 @@ impl<R: Copy> Router<R> {
                 panic!("invalid route {path}: {err}");
             }
         }
-        Router { paths }
+        let table = routes
+            .iter()
+            .map(|(path, method, _)| (path.to_string(), method.clone()))
+            .collect();
+        Router { paths, table }
+    }
+
+    /// Every path pattern and method this router answers, in table order.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &Method)> {
+        self.table
+            .iter()
+            .map(|(path, method)| (path.as_str(), method))
     }
 
     pub fn at(&self, method: &Method, path: &str) -> Result<(R, PathParams), ApiError> {
