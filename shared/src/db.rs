@@ -4,9 +4,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::MySqlPool;
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::{Executor, MySqlPool};
 
 use crate::config::DatabaseConfig;
 
@@ -16,6 +16,12 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// A small pool that connects on first use, so a cold start does not wait for
 /// the database, and that pings a connection before reusing it, because a frozen
 /// Lambda instance wakes with connections the server may have dropped.
+///
+/// Sessions run at READ COMMITTED: under REPEATABLE READ, the send's
+/// `INSERT ... SELECT` share-locks the sender's participant row while holding
+/// the table's AUTO-INC lock, and concurrent sends and activity updates then
+/// wait on each other until the lock-wait timeout (seen at 32 concurrent
+/// senders). At READ COMMITTED that SELECT is a plain consistent read.
 pub fn pool(config: &DatabaseConfig) -> anyhow::Result<MySqlPool> {
     let options = MySqlConnectOptions::from_str(&config.url)
         .context("DATABASE_URL is not a valid MySQL URL")?
@@ -27,6 +33,13 @@ pub fn pool(config: &DatabaseConfig) -> anyhow::Result<MySqlPool> {
         .acquire_timeout(config.acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(60)))
         .test_before_acquire(true)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await?;
+                Ok(())
+            })
+        })
         .connect_lazy_with(options))
 }
 

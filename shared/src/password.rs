@@ -1,9 +1,12 @@
 //! Password hashing with argon2id at the OWASP parameters, off the async threads.
 
+use std::sync::OnceLock;
+
 use anyhow::{Context, anyhow};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
 
 /// OWASP Password Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1.
 const MEMORY_KIB: u32 = 19_456;
@@ -14,6 +17,27 @@ const PARALLELISM: u32 = 1;
 /// verifying against it gives a login for an unknown email the cost of a wrong password.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$dW5rbm93bi1lbWFpbC1zYWx0$9vmB6m+FmuRZ0M4tiwTf3Vl5W4rQbMT9EKnU5YRDUuw";
 
+/// At most one hash per core at a time: more would not finish sooner, and each
+/// holds 19 MiB that the allocator tends to keep per thread afterwards (32
+/// concurrent logins grew a process past 5 GB without this).
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+}
+
+async fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .context("hashing slots closed")?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .context("password hashing task")
+}
+
 fn argon2() -> anyhow::Result<Argon2<'static>> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
         .map_err(|e| anyhow!("argon2 params: {e}"))?;
@@ -22,20 +46,19 @@ fn argon2() -> anyhow::Result<Argon2<'static>> {
 
 /// Hashes with a fresh random salt into a PHC string.
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         argon2()?
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|e| anyhow!("argon2 hash: {e}"))
     })
-    .await
-    .context("password hashing task")?
+    .await?
 }
 
 /// True when `password` matches `stored`; with no stored hash (unknown account)
 /// it does the same work and answers false.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
         let parsed = PasswordHash::new(&phc)
@@ -45,8 +68,7 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
             .is_ok();
         Ok(known && matches)
     })
-    .await
-    .context("password verification task")?
+    .await?
 }
 
 #[cfg(test)]

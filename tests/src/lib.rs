@@ -35,6 +35,43 @@ pub fn function_for(path: &str) -> Function {
     }
 }
 
+/// The three functions' route tables, built once, and the gateway's split of
+/// paths between them: every request goes through the very handler service
+/// that `lambda_http::run` runs in each function.
+pub struct Gateway {
+    auth: shared::Router<auth::Route>,
+    conversations: shared::Router<conversations::Route>,
+    messages: shared::Router<messages::Route>,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gateway {
+    pub fn new() -> Self {
+        Gateway {
+            auth: auth::router(),
+            conversations: conversations::router(),
+            messages: messages::router(),
+        }
+    }
+
+    pub async fn handle(&self, state: &AppState, request: Request<Body>) -> Response<Body> {
+        match function_for(request.uri().path()) {
+            Function::Auth => app::handle(state, &self.auth, auth::dispatch, request).await,
+            Function::Conversations => {
+                app::handle(state, &self.conversations, conversations::dispatch, request).await
+            }
+            Function::Messages => {
+                app::handle(state, &self.messages, messages::dispatch, request).await
+            }
+        }
+    }
+}
+
 pub fn test_config(log_file: PathBuf) -> Config {
     Config {
         database: DatabaseConfig {

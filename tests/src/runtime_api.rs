@@ -188,8 +188,16 @@ pub fn built_binary(name: &str) -> PathBuf {
 
 impl LambdaProcess {
     pub async fn spawn(name: &str, env: &[(&str, String)]) -> Self {
+        Self::spawn_binary(&built_binary(name), name, env).await
+    }
+
+    pub async fn spawn_binary(
+        binary: &std::path::Path,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> Self {
         let api = RuntimeApi::start().await;
-        let mut command = Command::new(built_binary(name));
+        let mut command = Command::new(binary);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -260,6 +268,10 @@ impl LambdaProcess {
                 panic!("the function reported an invocation error (a 502 at the gateway): {error}")
             }
         }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub async fn stop(mut self) {

@@ -408,3 +408,60 @@ async fn wrong_methods_on_message_routes_are_405(pool: MySqlPool) {
         .await;
     assert_eq!(unknown.status, 404);
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn thirty_two_concurrent_senders_through_a_pool_of_32_all_succeed(pool: MySqlPool) {
+    // The production pool (its session settings included) on this test's database.
+    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let app = Arc::new(TestApp::with_config(pool, |_| {}));
+    let (alice, bob, id) = pair(&app).await;
+    let mut config = api_tests::test_config(app.log_file.clone());
+    config.database.url = url;
+    config.database.max_connections = 32;
+    let state = shared::AppState::new(config.clone(), shared::db::pool(&config.database).unwrap());
+    let gateway = Arc::new(api_tests::Gateway::new());
+
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..32 {
+        let (state, gateway) = (state.clone(), Arc::clone(&gateway));
+        let token = if n % 2 == 0 {
+            alice.access.clone()
+        } else {
+            bob.access.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for m in 0..10 {
+                let request = lambda_http::http::Request::builder()
+                    .method("POST")
+                    .uri(format!("/api/conversations/{id}/messages"))
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(lambda_http::Body::from(
+                        json!({"body": format!("{n}-{m}")}).to_string(),
+                    ))
+                    .unwrap();
+                statuses.push(gateway.handle(&state, request).await.status().as_u16());
+            }
+            statuses
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap().iter().all(|s| *s == 201));
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "sends waited on locks: {:?}",
+        started.elapsed()
+    );
+    let stored: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM messages")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored.0, 320);
+}

@@ -1,0 +1,492 @@
+//! `bench run` seeds a database, serves the functions' handlers over HTTP in a
+//! child process (`bench serve`), loads them with wrk at concurrency 1 and
+//! 32, measures the raw-SQL ceiling, cold starts and binary sizes, and writes
+//! docs/BENCHMARKS.md with a plot. `./scripts/bench.sh` runs it.
+
+mod ceiling;
+mod load;
+mod report;
+mod seed;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use api_tests::runtime_api::LambdaProcess;
+use api_tests::{Gateway, count_statements, test_config};
+use serde_json::{Value, json};
+use shared::config::Config;
+use shared::pagination::PageSize;
+use shared::store::messages::Direction;
+use shared::store::{conversations, messages, users};
+use shared::{AppState, db, password, time};
+use sqlx::MySqlPool;
+use sqlx::mysql::MySqlPoolOptions;
+
+use crate::load::{Figures, Request};
+use crate::report::{ColdStart, Report, ScenarioResult};
+
+mod server;
+
+const SECRET: &str = "benchmark-secret-benchmark-secret-0123";
+const DATABASE: &str = "messaging_bench";
+const PORT: u16 = 18_080;
+const CONCURRENCY: u32 = 32;
+
+fn server_url() -> String {
+    std::env::var("BENCH_DATABASE_SERVER").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+fn config(pool_size: u32) -> Config {
+    let mut config = test_config(std::env::temp_dir().join("bench-requests.log"));
+    config.database.url = format!("{}/{DATABASE}", server_url());
+    config.database.max_connections = pool_size;
+    config.tokens.secret = SECRET.as_bytes().to_vec();
+    config.tokens.access_ttl = Duration::from_secs(3600);
+    config.login_throttle.max_failures = 1_000_000;
+    config
+}
+
+async fn pool(size: u32) -> anyhow::Result<MySqlPool> {
+    Ok(MySqlPoolOptions::new()
+        .max_connections(size)
+        .connect(&format!("{}/{DATABASE}", server_url()))
+        .await?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.get(1).map(String::as_str) {
+        Some("serve") => runtime.block_on(serve()),
+        Some("run") => runtime.block_on(run(seconds(&args)?)),
+        _ => bail!("usage: bench run [--seconds N] | bench serve"),
+    }
+}
+
+fn seconds(args: &[String]) -> anyhow::Result<Duration> {
+    let seconds = match args.iter().position(|a| a == "--seconds") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--seconds needs a value")?
+            .parse()?,
+        None => 10,
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = config(CONCURRENCY);
+    let state = AppState::new(config.clone(), db::pool(&config.database)?);
+    server::serve(state, ([127, 0, 0, 1], PORT).into()).await
+}
+
+/// One scenario: what wrk sends, and the same statements for the ceiling.
+struct Scenario {
+    name: &'static str,
+    request: Request,
+}
+
+async fn in_process(gateway: &Gateway, state: &AppState, request: &Request) -> (u16, Value, usize) {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(request.method)
+        .uri(&request.path);
+    if let Some(token) = &request.token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let body = request
+        .body
+        .clone()
+        .map(lambda_http::Body::Text)
+        .unwrap_or(lambda_http::Body::Empty);
+    let (response, statements) =
+        count_statements(gateway.handle(state, builder.body(body).expect("request"))).await;
+    let value = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    (response.status().as_u16(), value, statements)
+}
+
+async fn wait_for_server() -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", PORT))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("the benchmark server did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+fn peak_rss_kib_of(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmHWM")
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn run(duration: Duration) -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let admin = MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(&server_url())
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {DATABASE}"
+    )))
+    .execute(&admin)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4"
+    )))
+    .execute(&admin)
+    .await?;
+    let pool = pool(CONCURRENCY).await?;
+    db::migrate(&pool).await?;
+    eprintln!("seeding...");
+    let started = Instant::now();
+    let data = seed::seed(&pool).await?;
+    eprintln!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+
+    let state = AppState::new(config(CONCURRENCY), pool.clone());
+    let gateway = Gateway::new();
+    let reader_token = state.tokens.issue(data.reader.id, time::now())?;
+    let pager_token = state.tokens.issue(data.pager.id, time::now())?;
+
+    // The cursor 100,000 messages deep, reached by following cursors.
+    let big = data.big_conversation;
+    let mut cursor = String::new();
+    for _ in 0..1_000 {
+        let path = format!("/api/conversations/{big}/messages?page_size=100{cursor}");
+        let request = Request {
+            method: "GET",
+            path,
+            token: Some(pager_token.clone()),
+            body: None,
+            expect_success: true,
+        };
+        let (_, page, _) = in_process(&gateway, &state, &request).await;
+        let next = page["next_cursor"]
+            .as_str()
+            .context("a next cursor while paging deep")?;
+        cursor = format!("&cursor={next}");
+    }
+    let deep_cursor = cursor.trim_start_matches("&cursor=").to_string();
+
+    let login_json = json!({"email": data.login_email, "password": seed::PASSWORD});
+    let login_body = login_json.to_string();
+    let scenarios = vec![
+        Scenario {
+            name: "login",
+            request: Request {
+                method: "POST",
+                path: "/api/auth/login".into(),
+                token: None,
+                body: Some(login_body),
+                expect_success: true,
+            },
+        },
+        Scenario {
+            name: "list my conversations",
+            request: Request {
+                method: "GET",
+                path: "/api/conversations".into(),
+                token: Some(reader_token.clone()),
+                body: None,
+                expect_success: true,
+            },
+        },
+        Scenario {
+            name: "send a message",
+            request: Request {
+                method: "POST",
+                path: format!("/api/conversations/{}/messages", data.send_conversation),
+                token: Some(pager_token.clone()),
+                body: Some(json!({"body": "A benchmark message of ordinary length."}).to_string()),
+                expect_success: true,
+            },
+        },
+        Scenario {
+            name: "list messages, page 1 of 100,020",
+            request: Request {
+                method: "GET",
+                path: format!("/api/conversations/{big}/messages"),
+                token: Some(pager_token.clone()),
+                body: None,
+                expect_success: true,
+            },
+        },
+        Scenario {
+            name: "list messages, 100,000 deep",
+            request: Request {
+                method: "GET",
+                path: format!("/api/conversations/{big}/messages?cursor={deep_cursor}"),
+                token: Some(pager_token.clone()),
+                body: None,
+                expect_success: true,
+            },
+        },
+        Scenario {
+            name: "invalid token → 401",
+            request: Request {
+                method: "GET",
+                path: "/api/auth/me".into(),
+                token: Some("not.a.token".into()),
+                body: None,
+                expect_success: false,
+            },
+        },
+    ];
+
+    // Statements per request, and a check that each scenario answers as meant.
+    let mut statements = Vec::new();
+    for scenario in &scenarios {
+        let (status, body, count) = in_process(&gateway, &state, &scenario.request).await;
+        let ok = if scenario.request.expect_success {
+            (200..300).contains(&status)
+        } else {
+            status == 401
+        };
+        if !ok {
+            bail!("{} answered {status}: {body}", scenario.name);
+        }
+        if scenario.name.contains("deep") && body["results"].as_array().map_or(0, Vec::len) != 20 {
+            bail!("the deep page is not a full page: {body}");
+        }
+        statements.push(count);
+    }
+
+    let mut argon2 = Vec::new();
+    let hash = password::hash(seed::PASSWORD.into()).await?;
+    for _ in 0..21 {
+        let started = Instant::now();
+        password::verify(seed::PASSWORD.into(), Some(hash.clone())).await?;
+        argon2.push(started.elapsed().as_secs_f64() * 1_000.0);
+    }
+    let argon2_ms = median(&mut argon2);
+
+    eprintln!("starting the HTTP server over the handlers...");
+    let exe = std::env::current_exe()?;
+    let mut server = tokio::process::Command::new(exe)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    wait_for_server().await?;
+    let server_pid = server.id().context("server pid")?;
+    let base = format!("http://127.0.0.1:{PORT}");
+    let scratch = std::env::temp_dir().join("messaging-bench");
+    std::fs::create_dir_all(&scratch)?;
+
+    let mut results = Vec::new();
+    for (scenario, statements) in scenarios.iter().zip(&statements) {
+        let mut figures: Vec<Figures> = Vec::new();
+        for connections in [1, CONCURRENCY] {
+            eprintln!("wrk: {} at c={connections}", scenario.name);
+            let measured = load::run(&base, &scenario.request, connections, duration, &scratch)?;
+            eprintln!("      {measured:?}");
+            figures.push(measured);
+        }
+        results.push(ScenarioResult {
+            name: scenario.name,
+            c1: figures[0],
+            c32: figures[1],
+            statements: *statements,
+            ceiling: None,
+        });
+    }
+    let peak_rss_kib = peak_rss_kib_of(server_pid)?;
+    server.kill().await?;
+
+    eprintln!("raw-SQL ceiling...");
+    let ceiling_time = Duration::from_secs(5);
+    let (reader, pager) = (data.reader.id, data.pager.id);
+    let page = PageSize::parse(None)?.probe();
+    let latest =
+        chrono::DateTime::from_timestamp_micros(253_402_300_799_999_999).context("bound")?;
+    let deep_bound = {
+        let rows = messages::page(&pool, big, i64::MAX, Direction::Older, 100_000).await?;
+        rows.last().context("deep bound")?.id
+    };
+    for result in &mut results {
+        let p = pool.clone();
+        let ceiling = match result.name {
+            "list my conversations" => Some(
+                ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                    let p = p.clone();
+                    async move {
+                        users::find(&p, reader).await?;
+                        let rows =
+                            conversations::page_for_member(&p, reader, (latest, i64::MAX), page)
+                                .await?;
+                        conversations::with_participants(&p, rows).await?;
+                        Ok(())
+                    }
+                })
+                .await?,
+            ),
+            "send a message" => {
+                let sender = users::find(&pool, pager).await?.context("pager")?;
+                let body = shared::domain::MessageBody::parse(
+                    "A benchmark message of ordinary length.".into(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                let conversation = data.send_conversation;
+                Some(
+                    ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                        let (p, sender, body) = (p.clone(), sender.clone(), body.clone());
+                        async move {
+                            users::find(&p, sender.id).await?;
+                            let now = time::now();
+                            messages::send(&p, conversation, &sender, &body, None, now).await?;
+                            messages::touch_activity(&p, conversation, now).await?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                )
+            }
+            name if name.starts_with("list messages") => {
+                let bound = if name.contains("deep") {
+                    deep_bound
+                } else {
+                    i64::MAX
+                };
+                Some(
+                    ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                        let p = p.clone();
+                        async move {
+                            users::find(&p, pager).await?;
+                            conversations::is_member(&p, big, pager).await?;
+                            messages::page(&p, big, bound, Direction::Older, page).await?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                )
+            }
+            _ => None,
+        };
+        result.ceiling = ceiling;
+    }
+
+    eprintln!("cold starts...");
+    let mut cold_starts = Vec::new();
+    for name in ["auth", "conversations", "messages"] {
+        let binary = root.join("target/release").join(name);
+        let size = std::fs::metadata(&binary)
+            .with_context(|| format!("{} (build with --release)", binary.display()))?
+            .len();
+        let env = [
+            ("DATABASE_URL", format!("{}/{DATABASE}", server_url())),
+            ("JWT_SECRET", SECRET.to_string()),
+            (
+                "REQUEST_LOG_FILE",
+                scratch.join("cold.log").display().to_string(),
+            ),
+        ];
+        let path = match name {
+            "auth" => "/api/auth/me".to_string(),
+            "conversations" => "/api/conversations".to_string(),
+            _ => format!("/api/conversations/{big}/messages"),
+        };
+        let mut samples = Vec::new();
+        let mut peak_rss_kib = 0;
+        for start in 0..11 {
+            let started = Instant::now();
+            let function = LambdaProcess::spawn_binary(&binary, name, &env).await;
+            // No token: answered without touching the database.
+            let (status, _, _) = function.request("GET", &path, None, None).await;
+            samples.push(started.elapsed().as_secs_f64() * 1_000.0);
+            if status != 401 {
+                bail!("{name} answered {status} on its first invocation");
+            }
+            if start == 0 {
+                // One instance serves one request at a time: its own scenarios, in turn.
+                for round in 0..100 {
+                    let work: Vec<(&str, String, Option<&str>, Option<Value>)> = match name {
+                        "auth" if round % 5 == 0 => vec![(
+                            "POST",
+                            "/api/auth/login".into(),
+                            None,
+                            Some(login_json.clone()),
+                        )],
+                        "auth" => vec![(
+                            "GET",
+                            "/api/auth/me".into(),
+                            Some(reader_token.as_str()),
+                            None,
+                        )],
+                        "conversations" => vec![(
+                            "GET",
+                            "/api/conversations".into(),
+                            Some(reader_token.as_str()),
+                            None,
+                        )],
+                        _ => vec![
+                            (
+                                "GET",
+                                format!("/api/conversations/{big}/messages"),
+                                Some(pager_token.as_str()),
+                                None,
+                            ),
+                            (
+                                "GET",
+                                format!("/api/conversations/{big}/messages?cursor={deep_cursor}"),
+                                Some(pager_token.as_str()),
+                                None,
+                            ),
+                            (
+                                "POST",
+                                format!("/api/conversations/{}/messages", data.send_conversation),
+                                Some(pager_token.as_str()),
+                                Some(json!({"body": "from one instance"})),
+                            ),
+                        ],
+                    };
+                    for (method, path, token, body) in work {
+                        let (status, _, _) = function.request(method, &path, token, body).await;
+                        if !(200..300).contains(&status) {
+                            bail!("{name}: {method} {path} answered {status}");
+                        }
+                    }
+                }
+                peak_rss_kib = peak_rss_kib_of(function.pid().context("pid")?)?;
+            }
+            function.stop().await;
+        }
+        let median_ms = median(&mut samples);
+        cold_starts.push(ColdStart {
+            name,
+            median_ms,
+            min_ms: samples[0],
+            max_ms: samples[samples.len() - 1],
+            size_bytes: size,
+            peak_rss_kib,
+        });
+    }
+
+    let report = Report {
+        duration,
+        argon2_ms,
+        peak_rss_kib,
+        results,
+        cold_starts,
+    };
+    let markdown = report.markdown(&root)?;
+    std::fs::write(root.join("docs/BENCHMARKS.md"), &markdown)?;
+    std::fs::write(root.join("docs/benchmarks.svg"), report.svg())?;
+    println!("{markdown}");
+    Ok(())
+}

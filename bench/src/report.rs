@@ -1,0 +1,301 @@
+//! docs/BENCHMARKS.md and its plot, written from one run's figures.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::load::Figures;
+
+pub struct ScenarioResult {
+    pub name: &'static str,
+    pub c1: Figures,
+    pub c32: Figures,
+    pub statements: usize,
+    /// Raw-SQL operations per second at concurrency 32, where SQL is the work.
+    pub ceiling: Option<f64>,
+}
+
+pub struct ColdStart {
+    pub name: &'static str,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub size_bytes: u64,
+    /// Peak RSS of one instance after serving 100 rounds of its scenarios.
+    pub peak_rss_kib: u64,
+}
+
+pub struct Report {
+    pub duration: Duration,
+    pub argon2_ms: f64,
+    pub peak_rss_kib: u64,
+    pub results: Vec<ScenarioResult>,
+    pub cold_starts: Vec<ColdStart>,
+}
+
+/// The Django original at concurrency 32, measured on this kind of machine
+/// (the benchmark issue's appendix): requests per second and p99 in ms.
+const ORIGINAL: &[(&str, f64, f64)] = &[
+    ("login", 7.5, 5_286.0),
+    ("list my conversations", 18.0, 1_923.0),
+    ("send a message", 182.3, 232.0),
+    ("list messages, page 1 of 100,020", 75.7, 516.0),
+    ("invalid token → 401", 1_531.0, 32.1),
+];
+
+fn shell(command: &str, args: &[&str]) -> String {
+    Command::new(command)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Report {
+    fn result(&self, name: &str) -> Option<&ScenarioResult> {
+        self.results.iter().find(|r| r.name == name)
+    }
+
+    pub fn markdown(&self, root: &Path) -> anyhow::Result<String> {
+        let root = root.display().to_string();
+        let commit = shell("git", &["-C", &root, "rev-parse", "--short", "HEAD"]);
+        let mut md = String::new();
+        writeln!(md, "# Benchmarks\n")?;
+        writeln!(
+            md,
+            "Written by `./scripts/bench.sh` (do not edit by hand). Commit `{commit}`, {}.\n",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+        )?;
+        writeln!(
+            md,
+            "Machine: {} cores ({}), {} of memory, load average before the run `{}`; MariaDB {} on the same machine.\n",
+            shell("nproc", &[]),
+            cpu_model(),
+            shell("sh", &["-c", "free -h | awk '/Mem:/ {print $2}'"]),
+            shell("cat", &["/proc/loadavg"]),
+            shell(
+                "mariadb",
+                &["-N", "-h127.0.0.1", "-uroot", "-e", "SELECT VERSION()"]
+            ),
+        )?;
+        writeln!(
+            md,
+            "How: the three functions' handler services (the very `app::handle` that `lambda_http::run` drives) \
+             served over plain HTTP by one process with a pool of 32 connections, as 32 Lambda instances with \
+             one connection each would have; wrk on the same 2 cores as the server and the database, {} s per \
+             point. The raw-SQL ceiling runs the statements of the same request straight through sqlx with the \
+             same pool size and 32 tasks, 5 s each. `cargo lambda watch` is not under load here: its emulator \
+             serialises invocations per function and adds its own cost.\n",
+            self.duration.as_secs()
+        )?;
+
+        writeln!(md, "## Scenarios\n")?;
+        writeln!(
+            md,
+            "| scenario | c | req/s | p50 ms | p99 ms | errors | SQL statements | raw-SQL ops/s | API / raw SQL |"
+        )?;
+        writeln!(md, "|---|---|---|---|---|---|---|---|---|")?;
+        for r in &self.results {
+            for (c, f) in [(1, &r.c1), (32, &r.c32)] {
+                let (ceiling, ratio) = match (c, r.ceiling) {
+                    (32, Some(ops)) => (
+                        format!("{ops:.0}"),
+                        format!("{:.0}%", 100.0 * f.requests_per_sec / ops),
+                    ),
+                    _ => ("".into(), "".into()),
+                };
+                writeln!(
+                    md,
+                    "| {} | {c} | {:.1} | {:.2} | {:.2} | {} | {} | {ceiling} | {ratio} |",
+                    r.name, f.requests_per_sec, f.p50_ms, f.p99_ms, f.errors, r.statements
+                )?;
+            }
+        }
+        writeln!(md, "\n![p50 and p99 at concurrency 32](benchmarks.svg)\n")?;
+
+        writeln!(md, "## Cold start and size\n")?;
+        writeln!(
+            md,
+            "From spawning the release binary to its first answered invocation through the Runtime API (an emulator on 127.0.0.1; the request needs no database), 11 starts each.\n"
+        )?;
+        writeln!(
+            md,
+            "Peak RSS: the first instance of each function, after it served 100 rounds of its own scenarios one at a time, as a Lambda instance does (auth: a login every fifth round, `me` otherwise; conversations: the list; messages: page 1, the deep page and a send).\n"
+        )?;
+        writeln!(
+            md,
+            "| function | median ms | min ms | max ms | stripped binary | peak RSS |"
+        )?;
+        writeln!(md, "|---|---|---|---|---|---|")?;
+        for c in &self.cold_starts {
+            writeln!(
+                md,
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} MB | {:.1} MB |",
+                c.name,
+                c.median_ms,
+                c.min_ms,
+                c.max_ms,
+                c.size_bytes as f64 / 1e6,
+                c.peak_rss_kib as f64 / 1024.0
+            )?;
+        }
+        writeln!(
+            md,
+            "\nThe HTTP server hosting all three functions for the load runs (32 requests at a time) peaked at {:.1} MB.\n",
+            self.peak_rss_kib as f64 / 1024.0
+        )?;
+
+        writeln!(md, "## Against the targets\n")?;
+        writeln!(
+            md,
+            "The original's figures are the Django implementation's, measured on this kind of machine (the benchmark issue's appendix).\n"
+        )?;
+        writeln!(md, "| target | figure | met |")?;
+        writeln!(md, "|---|---|---|")?;
+        let mark = |ok: bool| if ok { "yes" } else { "no" };
+        for (name, rps, p99) in ORIGINAL {
+            if let Some(r) = self.result(name) {
+                let speedup = r.c32.requests_per_sec / rps;
+                let p99_ratio = p99 / r.c32.p99_ms.max(f64::EPSILON);
+                let needed = if *name == "list my conversations" {
+                    50.0
+                } else {
+                    20.0
+                };
+                let ok = match *name {
+                    "send a message" | "list messages, page 1 of 100,020" => {
+                        speedup >= 20.0 && p99_ratio >= 20.0
+                    }
+                    "list my conversations" => speedup >= 50.0,
+                    _ => true,
+                };
+                let goal = match *name {
+                    "send a message"
+                    | "list messages, page 1 of 100,020"
+                    | "list my conversations" => format!("≥ {needed}× req/s"),
+                    _ => "(reference)".into(),
+                };
+                writeln!(
+                    md,
+                    "| {name} at c=32 {goal} | {speedup:.0}× req/s, p99 {p99_ratio:.0}× lower | {} |",
+                    if goal == "(reference)" {
+                        "—"
+                    } else {
+                        mark(ok)
+                    }
+                )?;
+            }
+        }
+        if let (Some(first), Some(deep)) = (
+            self.result("list messages, page 1 of 100,020"),
+            self.result("list messages, 100,000 deep"),
+        ) {
+            let ratio = deep.c32.p50_ms / first.c32.p50_ms.max(f64::EPSILON);
+            writeln!(
+                md,
+                "| a page 100,000 deep ≤ 1.3× the first page (p50, c=32) | {ratio:.2}× | {} |",
+                mark(ratio <= 1.3)
+            )?;
+        }
+        for r in &self.results {
+            if let Some(ops) = r.ceiling {
+                let share = r.c32.requests_per_sec / ops;
+                writeln!(
+                    md,
+                    "| {}: API ≥ 60% of raw SQL (c=32) | {:.0}% | {} |",
+                    r.name,
+                    share * 100.0,
+                    mark(share >= 0.6)
+                )?;
+            }
+        }
+        if let Some(login) = self.result("login") {
+            let ratio = login.c1.p50_ms / self.argon2_ms;
+            writeln!(
+                md,
+                "| login p50 (c=1) ≤ 1.2× one argon2id verification ({:.1} ms) | {:.1} ms, {ratio:.2}× | {} |",
+                self.argon2_ms,
+                login.c1.p50_ms,
+                mark(ratio <= 1.2)
+            )?;
+        }
+        for c in &self.cold_starts {
+            writeln!(
+                md,
+                "| {} cold start < 20 ms | {:.1} ms | {} |",
+                c.name,
+                c.median_ms,
+                mark(c.median_ms < 20.0)
+            )?;
+            writeln!(
+                md,
+                "| {} binary < 10 MB | {:.1} MB | {} |",
+                c.name,
+                c.size_bytes as f64 / 1e6,
+                mark(c.size_bytes < 10_000_000)
+            )?;
+        }
+        for c in &self.cold_starts {
+            let rss_mb = c.peak_rss_kib as f64 / 1024.0;
+            writeln!(
+                md,
+                "| {} peak RSS < 40 MB | {rss_mb:.1} MB | {} |",
+                c.name,
+                mark(rss_mb < 40.0)
+            )?;
+        }
+        Ok(md)
+    }
+
+    /// Horizontal bars of p50 and p99 at concurrency 32, on a log scale.
+    pub fn svg(&self) -> String {
+        let (label_w, bar_w, row_h) = (300.0, 560.0, 46.0);
+        let height = 60.0 + row_h * self.results.len() as f64;
+        let max = self
+            .results
+            .iter()
+            .map(|r| r.c32.p99_ms)
+            .fold(1.0, f64::max);
+        let min = 0.1_f64;
+        let scale =
+            |ms: f64| bar_w * ((ms.max(min) / min).log10() / (max / min).log10()).clamp(0.0, 1.0);
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
+             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+             <text x=\"10\" y=\"22\" font-size=\"15\">Latency at concurrency 32 (ms, log scale): p50 dark, p99 light</text>\n",
+            w = label_w + bar_w + 120.0
+        );
+        for (i, r) in self.results.iter().enumerate() {
+            let y = 40.0 + row_h * i as f64;
+            let _ = write!(
+                svg,
+                "<text x=\"10\" y=\"{ty}\">{name}</text>\n\
+                 <rect x=\"{label_w}\" y=\"{y}\" width=\"{p99w:.1}\" height=\"18\" fill=\"#9ecae1\"/>\n\
+                 <rect x=\"{label_w}\" y=\"{y}\" width=\"{p50w:.1}\" height=\"18\" fill=\"#3182bd\"/>\n\
+                 <text x=\"{tx:.1}\" y=\"{ty}\">{p50:.2} / {p99:.2}</text>\n",
+                ty = y + 14.0,
+                name = r.name.replace('&', "&amp;").replace('<', "&lt;"),
+                p99w = scale(r.c32.p99_ms),
+                p50w = scale(r.c32.p50_ms),
+                tx = label_w + scale(r.c32.p99_ms) + 6.0,
+                p50 = r.c32.p50_ms,
+                p99 = r.c32.p99_ms,
+            );
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}

@@ -1,0 +1,157 @@
+//! The data set, written with multi-row inserts: a user in 20 conversations of
+//! 3 participants with 5 messages each, and a conversation of 100,020 messages.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use shared::store::users::User;
+use shared::{password, time};
+use sqlx::{MySqlPool, QueryBuilder};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const BIG_CONVERSATION_MESSAGES: i64 = 100_020;
+
+pub struct DataSet {
+    pub login_email: String,
+    /// Member of the 20 small conversations.
+    pub reader: User,
+    /// Member of the big conversation and of the one the send scenario fills.
+    pub pager: User,
+    pub big_conversation: i64,
+    pub send_conversation: i64,
+}
+
+async fn insert_user(
+    pool: &MySqlPool,
+    name: &str,
+    hash: &str,
+    at: DateTime<Utc>,
+) -> anyhow::Result<User> {
+    let email = format!("{name}@bench.test");
+    let id = sqlx::query(
+        "INSERT INTO users (email, username, password_hash, first_name, last_name, created_at) VALUES (?, ?, ?, '', '', ?)",
+    )
+    .bind(&email)
+    .bind(name)
+    .bind(hash)
+    .bind(at.naive_utc())
+    .execute(pool)
+    .await?
+    .last_insert_id();
+    let id = i64::try_from(id)?;
+    Ok(User {
+        id,
+        email,
+        username: name.into(),
+        first_name: String::new(),
+        last_name: String::new(),
+        created_at: at,
+    })
+}
+
+async fn insert_conversation(
+    pool: &MySqlPool,
+    creator: i64,
+    members: &[i64],
+    at: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    let id = sqlx::query(
+        "INSERT INTO conversations (title, created_by, created_at) VALUES (NULL, ?, ?)",
+    )
+    .bind(creator)
+    .bind(at.naive_utc())
+    .execute(pool)
+    .await?
+    .last_insert_id();
+    let id = i64::try_from(id)?;
+    let mut query = QueryBuilder::new(
+        "INSERT INTO conversation_participants (conversation_id, user_id, joined_at, last_activity_at) ",
+    );
+    query.push_values(members, |mut row, user| {
+        row.push_bind(id)
+            .push_bind(*user)
+            .push_bind(at.naive_utc())
+            .push_bind(at.naive_utc());
+    });
+    query.build().execute(pool).await?;
+    Ok(id)
+}
+
+/// Inserts `count` messages alternating between `senders`, one millisecond
+/// apart from `from`, and moves the conversation's activity to the last one.
+async fn insert_messages(
+    pool: &MySqlPool,
+    conversation: i64,
+    senders: &[i64],
+    count: i64,
+    from: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    const BATCH: i64 = 2_000;
+    let mut start = 0;
+    while start < count {
+        let end = (start + BATCH).min(count);
+        let mut query = QueryBuilder::new(
+            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at) ",
+        );
+        query.push_values(start..end, |mut row, n| {
+            let sender = senders[(n as usize) % senders.len()];
+            let at = from + TimeDelta::milliseconds(n);
+            row.push_bind(conversation)
+                .push_bind(sender)
+                .push_bind(format!(
+                    "Message number {n} in a conversation that goes on and on."
+                ))
+                .push_bind(None::<String>)
+                .push_bind(at.naive_utc());
+        });
+        query.build().execute(pool).await?;
+        start = end;
+    }
+    let last = from + TimeDelta::milliseconds(count - 1);
+    sqlx::query(
+        "UPDATE conversation_participants SET last_activity_at = ? WHERE conversation_id = ?",
+    )
+    .bind(last.naive_utc())
+    .bind(conversation)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
+    // One hash serves every account: hashing is measured by the login scenario.
+    let hash = password::hash(PASSWORD.into()).await?;
+    let base = time::now() - TimeDelta::days(1);
+    let login = insert_user(pool, "login", &hash, base).await?;
+    let reader = insert_user(pool, "reader", &hash, base).await?;
+    let pager = insert_user(pool, "pager", &hash, base).await?;
+    let friend = insert_user(pool, "friend", &hash, base).await?;
+
+    for n in 0..20 {
+        let a = insert_user(pool, &format!("member-{n}-a"), &hash, base).await?;
+        let b = insert_user(pool, &format!("member-{n}-b"), &hash, base).await?;
+        let at = base + TimeDelta::minutes(n);
+        let id = insert_conversation(pool, reader.id, &[reader.id, a.id, b.id], at).await?;
+        insert_messages(pool, id, &[reader.id, a.id, b.id], 5, at).await?;
+    }
+    let big_conversation =
+        insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?;
+    insert_messages(
+        pool,
+        big_conversation,
+        &[pager.id, friend.id],
+        BIG_CONVERSATION_MESSAGES,
+        base,
+    )
+    .await?;
+    let send_conversation =
+        insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?;
+    sqlx::query("ANALYZE TABLE messages, conversation_participants")
+        .execute(pool)
+        .await?;
+    Ok(DataSet {
+        login_email: login.email,
+        reader,
+        pager,
+        big_conversation,
+        send_conversation,
+    })
+}

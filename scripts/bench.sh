@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The benchmark, one command: seeds a `messaging_bench` database on the MySQL
+# or MariaDB at BENCH_DATABASE_SERVER (default mysql://root@127.0.0.1:3306),
+# loads the handlers with wrk, and writes docs/BENCHMARKS.md and
+# docs/benchmarks.svg. About 5 minutes after the release build; pass
+# `--seconds N` for the length of each load point (default 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "Installing wrk from Debian's packages..." >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --workspace --bins
+exec target/release/bench run "$@"
