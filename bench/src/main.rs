@@ -56,6 +56,7 @@ async fn pool(size: u32) -> anyhow::Result<MySqlPool> {
 }
 
 fn main() -> anyhow::Result<()> {
+    shared::memory::return_large_allocations();
     let args: Vec<String> = std::env::args().collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

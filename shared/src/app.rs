@@ -183,6 +183,7 @@ where
     F: Fn(R, RequestCtx) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
 {
+    crate::memory::return_large_allocations();
     lambda_http::tracing::init_default_subscriber();
     let state = AppState::from_env()
         .await

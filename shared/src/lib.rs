@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod memory;
 pub mod pagination;
 pub mod password;
 pub mod request;

@@ -153,6 +153,8 @@ impl TestApp {
     }
 
     pub fn with_config(pool: MySqlPool, adjust: impl FnOnce(&mut Config)) -> Self {
+        // The allocator setting every function starts with (see `shared::memory`).
+        shared::memory::return_large_allocations();
         let log_file =
             std::env::temp_dir().join(format!("requests-{}.log", shared::secret::random_token()));
         let mut config = test_config(log_file.clone());
