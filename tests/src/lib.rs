@@ -369,7 +369,8 @@ tokio::task_local! {
 }
 
 /// Counts the SQL statements sqlx sends while `work` runs, from its
-/// `sqlx::query` events: one per round trip, whatever the statement. A
+/// `sqlx::query` events: one per round trip, whatever the statement, except
+/// the session set-up of a connection opened on the way. A
 /// process-wide subscriber counts into the running task's counter, so tests
 /// running side by side do not count each other's statements.
 pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, usize) {
@@ -386,7 +387,40 @@ pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, us
         fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
         fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
         fn event(&self, event: &Event<'_>) {
-            if event.metadata().target() == "sqlx::query" {
+            if event.metadata().target() != "sqlx::query" {
+                return;
+            }
+            // A connection the pool opens on the way sends its own `SET ...`
+            // statements; they belong to the connection, not the request.
+            struct Summary(bool);
+            impl tracing::field::Visit for Summary {
+                fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                    if field.name() == "summary"
+                        && value.trim_start().to_ascii_uppercase().starts_with("SET ")
+                    {
+                        self.0 = true;
+                    }
+                }
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() == "summary" {
+                        let text = format!("{value:?}");
+                        if text
+                            .trim_start_matches('"')
+                            .to_ascii_uppercase()
+                            .starts_with("SET ")
+                        {
+                            self.0 = true;
+                        }
+                    }
+                }
+            }
+            let mut summary = Summary(false);
+            event.record(&mut summary);
+            if !summary.0 {
                 let _ = STATEMENTS.try_with(|n| n.set(n.get() + 1));
             }
         }

@@ -514,6 +514,26 @@ async fn listing_conversations_takes_three_statements_whatever_the_page(pool: My
     assert_eq!(small_count, 3);
     assert_eq!(full_count, 3);
 
+    // A cold production pool: the connection it opens on the way, and that
+    // connection's session set-up, are not the request's statements.
+    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let mut config = api_tests::test_config(app.log_file.clone());
+    config.database.url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let cold = shared::AppState::new(config.clone(), shared::db::pool(&config.database).unwrap());
+    let request = lambda_http::http::Request::builder()
+        .uri("/api/conversations")
+        .header("authorization", format!("Bearer {}", alice.access))
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let (response, cold_count) =
+        count_statements(api_tests::Gateway::new().handle(&cold, request)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(cold_count, 3, "on a cold pool");
+
     let id = full.body["results"][0]["id"].as_i64().unwrap();
     let (shown, show_count) =
         count_statements(app.get(&format!("/api/conversations/{id}"), Some(&alice.access))).await;
