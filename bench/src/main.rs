@@ -79,10 +79,20 @@ fn seconds(args: &[String]) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// Serves the handlers on `BENCH_PORT` (default 18080) over the database
+/// `BENCH_DATABASE` (default the benchmark's), for the load runs and for
+/// `scripts/fuzz.sh`.
 async fn serve() -> anyhow::Result<()> {
-    let config = config(CONCURRENCY);
+    let mut config = config(CONCURRENCY);
+    if let Ok(database) = std::env::var("BENCH_DATABASE") {
+        config.database.url = format!("{}/{database}", server_url());
+    }
+    let port = match std::env::var("BENCH_PORT") {
+        Ok(port) => port.parse().context("BENCH_PORT")?,
+        Err(_) => PORT,
+    };
     let state = AppState::new(config.clone(), db::pool(&config.database)?);
-    server::serve(state, ([127, 0, 0, 1], PORT).into()).await
+    server::serve(state, ([127, 0, 0, 1], port).into()).await
 }
 
 /// One scenario: what wrk sends, and the same statements for the ceiling.
