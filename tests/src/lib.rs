@@ -72,6 +72,19 @@ impl Gateway {
     }
 }
 
+/// The URL of the fresh database `#[sqlx::test]` made for the running test.
+pub async fn database_url(pool: &MySqlPool) -> String {
+    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
+        .fetch_one(pool)
+        .await
+        .expect("the test database's name");
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let server = base
+        .rsplit_once('/')
+        .map_or(base.as_str(), |(server, _)| server);
+    format!("{server}/{database}")
+}
+
 pub fn test_config(log_file: PathBuf) -> Config {
     Config {
         database: DatabaseConfig {
@@ -167,6 +180,16 @@ impl TestApp {
 
     pub fn pool(&self) -> &MySqlPool {
         &self.state.pool
+    }
+
+    /// A second application on this test's database, with the pool the
+    /// functions build (its session settings included) of `connections`.
+    pub async fn production_state(&self, connections: u32) -> AppState {
+        let mut config = test_config(self.log_file.clone());
+        config.database.url = database_url(self.pool()).await;
+        config.database.max_connections = connections;
+        let pool = shared::db::pool(&config.database).expect("a valid database URL");
+        AppState::new(config, pool)
     }
 
     /// Sends a request to the function that owns its path.

@@ -516,14 +516,7 @@ async fn listing_conversations_takes_three_statements_whatever_the_page(pool: My
 
     // A cold production pool: the connection it opens on the way, and that
     // connection's session set-up, are not the request's statements.
-    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let mut config = api_tests::test_config(app.log_file.clone());
-    config.database.url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
-    let cold = shared::AppState::new(config.clone(), shared::db::pool(&config.database).unwrap());
+    let cold = app.production_state(2).await;
     let request = lambda_http::http::Request::builder()
         .uri("/api/conversations")
         .header("authorization", format!("Bearer {}", alice.access))

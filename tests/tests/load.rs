@@ -76,16 +76,8 @@ async fn walk(
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn thirty_two_senders_and_readers_lose_and_repeat_nothing(pool: MySqlPool) {
-    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
     let app = TestApp::new(pool);
-    let mut config = api_tests::test_config(app.log_file.clone());
-    config.database.url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
-    config.database.max_connections = 40;
-    let state = AppState::new(config.clone(), shared::db::pool(&config.database).unwrap());
+    let state = app.production_state(40).await;
     let gateway = Arc::new(Gateway::new());
 
     let mut senders: Vec<TestUser> = Vec::new();

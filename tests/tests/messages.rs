@@ -411,19 +411,10 @@ async fn wrong_methods_on_message_routes_are_405(pool: MySqlPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn thirty_two_concurrent_senders_through_a_pool_of_32_all_succeed(pool: MySqlPool) {
-    // The production pool (its session settings included) on this test's database.
-    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
-    let app = Arc::new(TestApp::with_config(pool, |_| {}));
+    let app = Arc::new(TestApp::new(pool));
     let (alice, bob, id) = pair(&app).await;
-    let mut config = api_tests::test_config(app.log_file.clone());
-    config.database.url = url;
-    config.database.max_connections = 32;
-    let state = shared::AppState::new(config.clone(), shared::db::pool(&config.database).unwrap());
+    // The production pool (its session settings included) on this test's database.
+    let state = app.production_state(32).await;
     let gateway = Arc::new(api_tests::Gateway::new());
 
     let started = std::time::Instant::now();

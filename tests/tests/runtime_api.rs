@@ -1,23 +1,10 @@
 //! The real function binaries under a Lambda Runtime API emulator, driven
 //! with API Gateway HTTP API (v2) events: one request per route family.
 
-use api_tests::SECRET;
 use api_tests::runtime_api::LambdaProcess;
+use api_tests::{SECRET, database_url};
 use serde_json::json;
 use sqlx::MySqlPool;
-
-async fn database_url(pool: &MySqlPool) -> String {
-    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let server = base
-        .rsplit_once('/')
-        .map(|(server, _)| server)
-        .unwrap_or(&base);
-    format!("{server}/{database}")
-}
 
 fn env(database_url: String) -> Vec<(&'static str, String)> {
     vec![
