@@ -28,6 +28,7 @@ use crate::load::{Figures, Request};
 use crate::report::{ColdStart, Report, ScenarioResult};
 
 mod server;
+mod watch;
 
 const SECRET: &str = "benchmark-secret-benchmark-secret-0123";
 const DATABASE: &str = "messaging_bench";
@@ -488,12 +489,28 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         });
     }
 
+    eprintln!("the cargo lambda watch path...");
+    let page_one = scenarios
+        .iter()
+        .find(|s| s.name.starts_with("list messages, page 1"))
+        .context("the page 1 scenario")?;
+    let watch_env = [
+        ("DATABASE_URL", format!("{}/{DATABASE}", server_url())),
+        ("JWT_SECRET", SECRET.to_string()),
+        (
+            "REQUEST_LOG_FILE",
+            scratch.join("watch.log").display().to_string(),
+        ),
+    ];
+    let watch = watch::measure(&root, &watch_env, &page_one.request, duration, &scratch).await?;
+
     let report = Report {
         duration,
         argon2_ms,
         peak_rss_kib,
         results,
         cold_starts,
+        watch,
     };
     let markdown = report.markdown(&root)?;
     std::fs::write(root.join("docs/BENCHMARKS.md"), &markdown)?;

@@ -32,6 +32,8 @@ pub struct Report {
     pub peak_rss_kib: u64,
     pub results: Vec<ScenarioResult>,
     pub cold_starts: Vec<ColdStart>,
+    /// "list messages, page 1" through `cargo lambda watch`, at c=1 and c=32.
+    pub watch: Option<(Figures, Figures)>,
 }
 
 /// The Django original at concurrency 32, measured on this kind of machine
@@ -157,6 +159,37 @@ impl Report {
             "\nThe HTTP server hosting all three functions for the load runs (32 requests at a time) peaked at {:.1} MB.\n",
             self.peak_rss_kib as f64 / 1024.0
         )?;
+
+        writeln!(md, "## The `cargo lambda watch` path\n")?;
+        match (&self.watch, self.result("list messages, page 1 of 100,020")) {
+            (Some((one, many)), Some(direct)) => {
+                writeln!(
+                    md,
+                    "The same release binaries behind the emulator's HTTP router and Runtime API (one instance per function), for \"list messages, page 1\"; the direct figures are the table's above.\n"
+                )?;
+                writeln!(
+                    md,
+                    "| c | watch req/s | watch p50 ms | watch p99 ms | direct req/s | watch / direct |"
+                )?;
+                writeln!(md, "|---|---|---|---|---|---|")?;
+                for (c, w, d) in [(1, one, &direct.c1), (32, many, &direct.c32)] {
+                    writeln!(
+                        md,
+                        "| {c} | {:.1} | {:.2} | {:.2} | {:.1} | {:.0}% |",
+                        w.requests_per_sec,
+                        w.p50_ms,
+                        w.p99_ms,
+                        d.requests_per_sec,
+                        100.0 * w.requests_per_sec / d.requests_per_sec
+                    )?;
+                }
+                writeln!(md)?;
+            }
+            _ => writeln!(
+                md,
+                "Not measured: cargo-lambda is not installed (`pip install cargo-lambda`).\n"
+            )?,
+        }
 
         writeln!(md, "## Against the targets\n")?;
         writeln!(
