@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, anyhow};
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
@@ -31,15 +33,27 @@ fn named(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String>
 }
 
 /// Variables resolved from Secrets Manager, or none when no ARN is set (no
-/// SDK is loaded then, so local runs and tests start as fast as before).
+/// client is built then, so local runs and tests start as fast as before).
+///
+/// Lambda hands a function its region and credentials in the environment
+/// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...); a client built from those alone,
+/// rather than from aws-config's whole default chain, keeps the other
+/// credential providers out of the binary. `AWS_ENDPOINT_URL` is honoured.
 pub async fn resolve(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<HashMap<String, String>> {
     if named(&lookup, "JWT_SECRET_ARN").is_none() && named(&lookup, "DB_SECRET_ARN").is_none() {
         return Ok(HashMap::new());
     }
-    let sdk = aws_config::load_from_env().await;
-    resolve_with(&Client::new(&sdk), lookup).await
+    let region = named(&lookup, "AWS_REGION").context("AWS_REGION must be set to read secrets")?;
+    let mut config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    if let Some(endpoint) = named(&lookup, "AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(endpoint);
+    }
+    resolve_with(&Client::from_conf(config.build()), lookup).await
 }
 
 /// As [`resolve`], with a client the caller configured.

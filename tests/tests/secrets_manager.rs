@@ -206,3 +206,59 @@ async fn without_secret_arns_nothing_is_fetched() {
     let vars = resolve(|_| None).await.unwrap();
     assert!(vars.is_empty());
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_auth_binary_starts_from_secrets_named_in_its_environment(pool: MySqlPool) {
+    let moto = Moto::start();
+    let client = moto.client();
+    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let jwt_arn = create_secret(
+        &client,
+        "messaging/jwt",
+        "a-jwt-secret-from-secrets-manager-0123456789",
+    )
+    .await;
+    let db_arn = create_secret(
+        &client,
+        "messaging/db",
+        &json!({"username": "root", "password": "", "host": "127.0.0.1", "port": 3306, "dbname": database}).to_string(),
+    )
+    .await;
+    // As Lambda and template.yaml set the environment; no JWT_SECRET or DATABASE_URL.
+    let env = [
+        ("JWT_SECRET_ARN", jwt_arn),
+        ("DB_SECRET_ARN", db_arn),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        (
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto.port),
+        ),
+        (
+            "REQUEST_LOG_FILE",
+            std::env::temp_dir()
+                .join("secrets-binary.log")
+                .display()
+                .to_string(),
+        ),
+    ];
+    let auth = api_tests::runtime_api::LambdaProcess::spawn("auth", &env).await;
+    let (status, _, body) = auth.request("GET", "/api/health", None, None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"status": "ok", "database": "ok"}))
+    );
+    let credentials =
+        json!({"email": "cloud@example.org", "password": "correct horse battery staple"});
+    assert_eq!(
+        auth.request("POST", "/api/auth/register", None, Some(credentials))
+            .await
+            .0,
+        201
+    );
+    auth.stop().await;
+}
