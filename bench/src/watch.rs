@@ -50,11 +50,16 @@ pub async fn measure(
     let child = command.spawn().context("start cargo lambda watch")?;
     let group = child.id().context("watch pid")?;
     let result = run(request, duration, scratch).await;
-    // The emulator starts the functions as its own children: stop them all.
-    let _ = tokio::process::Command::new("kill")
-        .args(["-TERM", &format!("-{group}")])
-        .status()
-        .await;
+    // The emulator starts the functions as its own children: stop its whole
+    // process group (never group 0 or 1, which would mean others).
+    if let Ok(group) = i32::try_from(group)
+        && group > 1
+    {
+        // SAFETY: kill(2) with a negative pid only signals that process group.
+        unsafe {
+            libc::kill(-group, libc::SIGTERM);
+        }
+    }
     result.map(Some)
 }
 
