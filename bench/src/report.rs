@@ -99,8 +99,8 @@ impl Report {
              served over plain HTTP by one process with a pool of 32 connections, as 32 Lambda instances with \
              one connection each would have; wrk on the same 2 cores as the server and the database, {} s per \
              point. The raw-SQL ceiling runs the statements of the same request straight through sqlx with the \
-             same pool size and 32 tasks, 5 s each. `cargo lambda watch` is not under load here: its emulator \
-             serialises invocations per function and adds its own cost.\n",
+             same pool size and 32 tasks, 5 s each. The `cargo lambda watch` path, one instance per function, \
+             is measured separately below.\n",
             self.duration.as_secs()
         )?;
 
