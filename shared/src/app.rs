@@ -3,7 +3,6 @@
 //! the contract's JSON, and write the request log.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::anyhow;
@@ -17,7 +16,7 @@ use crate::config::Config;
 use crate::error::{ApiError, is_unavailable};
 use crate::pagination::CursorKey;
 use crate::request_log::RequestLog;
-use crate::router::{PathParams, Router};
+use crate::router::{Endpoint, PathParams, Router};
 use crate::store::users::{self, User};
 use crate::{cloud_secrets, db, request};
 
@@ -76,21 +75,9 @@ impl Caller {
             _ => None,
         }
     }
-}
-
-/// Everything a handler gets.
-pub struct RequestCtx {
-    pub state: AppState,
-    pub caller: Caller,
-    pub params: PathParams,
-    pub query: Option<String>,
-    pub body: Body,
-}
-
-impl RequestCtx {
     /// The authenticated user, or the 401 (or 503) a protected route answers.
-    pub fn user(&self) -> Result<&User, ApiError> {
-        match &self.caller {
+    fn into_user(self) -> Result<User, ApiError> {
+        match self {
             Caller::User(user) => Ok(user),
             Caller::Anonymous => Err(ApiError::Unauthorized(
                 "Authentication credentials were not provided.",
@@ -106,7 +93,18 @@ impl RequestCtx {
             } => Err(ApiError::Internal(anyhow!("{detail}"))),
         }
     }
+}
 
+/// Everything a handler gets besides the caller, whom only an authenticated
+/// endpoint receives (see [`Endpoint`]).
+pub struct RequestCtx {
+    pub state: AppState,
+    pub params: PathParams,
+    pub query: Option<String>,
+    pub body: Body,
+}
+
+impl RequestCtx {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         request::json(&self.body)
     }
@@ -142,32 +140,27 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Caller {
 
 /// Runs one request through a function's routes. Every request, answered or
 /// refused, leaves one request-log line.
-pub async fn handle<R, F, Fut>(
-    state: &AppState,
-    router: &Router<R>,
-    dispatch: F,
-    req: Request,
-) -> Response<Body>
-where
-    R: Copy,
-    F: Fn(R, RequestCtx) -> Fut,
-    Fut: Future<Output = Result<Response<Body>, ApiError>>,
-{
+pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let caller = authenticate(state, &parts.headers).await;
     let username = caller.username().map(str::to_owned);
     let outcome =
         match request::check_body_size(&body).and_then(|()| router.at(&parts.method, &path)) {
-            Ok((route, params)) => {
+            Ok((endpoint, params)) => {
                 let ctx = RequestCtx {
                     state: state.clone(),
-                    caller,
                     params,
                     query: parts.uri.query().map(str::to_owned),
                     body,
                 };
-                dispatch(route, ctx).await
+                match endpoint {
+                    Endpoint::Public(handler) => handler(ctx).await,
+                    Endpoint::Authenticated(handler) => match caller.into_user() {
+                        Ok(user) => handler(user, ctx).await,
+                        Err(err) => Err(err),
+                    },
+                }
             }
             Err(err) => Err(err),
         };
@@ -177,12 +170,7 @@ where
 }
 
 /// A function's `main`: tracing, state, then the Lambda runtime loop.
-pub async fn run<R, F, Fut>(router: Router<R>, dispatch: F) -> Result<(), lambda_http::Error>
-where
-    R: Copy + Send + Sync + 'static,
-    F: Fn(R, RequestCtx) -> Fut + Copy + Send + Sync + 'static,
-    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send,
-{
+pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
     crate::memory::return_large_allocations();
     lambda_http::tracing::init_default_subscriber();
     let state = AppState::from_env()
@@ -192,7 +180,7 @@ where
     lambda_http::run(service_fn(move |req: Request| {
         let state = state.clone();
         let router = Arc::clone(&router);
-        async move { Ok::<_, Infallible>(handle(&state, &router, dispatch, req).await) }
+        async move { Ok::<_, Infallible>(handle(&state, &router, req).await) }
     }))
     .await
 }

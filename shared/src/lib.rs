@@ -21,4 +21,4 @@ pub mod time;
 
 pub use app::{AppState, Caller, RequestCtx};
 pub use error::ApiError;
-pub use router::Router;
+pub use router::{Endpoint, Router};

@@ -1,16 +1,58 @@
 //! Path and method dispatch that behaves the same for API Gateway events and
 //! `cargo lambda watch`: parameters come from the path itself, a trailing
 //! slash names the same route, and a known path with a wrong method is a 405.
+//!
+//! The route table also says who may call each route: an [`Endpoint`] is
+//! either public or takes the authenticated caller as an argument, so a
+//! handler that needs the caller cannot be routed without authentication.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use http::Method;
+use lambda_http::{Body, Response};
 
+use crate::app::RequestCtx;
 use crate::error::ApiError;
+use crate::store::users::User;
+
+/// What every handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, ApiError>> + Send>>;
+
+/// A route's handler and who may call it.
+#[derive(Clone, Copy)]
+pub enum Endpoint {
+    /// Anyone, with or without a token (register, login, health, ...).
+    Public(fn(RequestCtx) -> HandlerFuture),
+    /// Only the holder of a valid access token, who is handed to the handler.
+    Authenticated(fn(User, RequestCtx) -> HandlerFuture),
+}
+
+/// `public!(module::handler)`: a route anyone may call; the handler is an
+/// `async fn(RequestCtx)`.
+#[macro_export]
+macro_rules! public {
+    ($handler:path) => {
+        $crate::router::Endpoint::Public(|ctx| ::std::boxed::Box::pin($handler(ctx)))
+    };
+}
+
+/// `authenticated!(module::handler)`: a route for signed-in callers only; the
+/// handler is an `async fn(User, RequestCtx)`.
+#[macro_export]
+macro_rules! authenticated {
+    ($handler:path) => {
+        $crate::router::Endpoint::Authenticated(|user, ctx| {
+            ::std::boxed::Box::pin($handler(user, ctx))
+        })
+    };
+}
 
 /// Routes of one function: a path pattern (`/api/conversations/{id}`) with the
 /// methods it answers, each naming a handler by a value of `R`.
-pub struct Router<R> {
+pub struct Router<R = Endpoint> {
     paths: matchit::Router<Vec<(Method, R)>>,
-    table: Vec<(String, Method)>,
+    table: Vec<(String, Method, R)>,
 }
 
 /// The named segments of a matched path.
@@ -48,16 +90,17 @@ impl<R: Copy> Router<R> {
         }
         let table = routes
             .iter()
-            .map(|(path, method, _)| (path.to_string(), method.clone()))
+            .map(|(path, method, route)| (path.to_string(), method.clone(), *route))
             .collect();
         Router { paths, table }
     }
 
-    /// Every path pattern and method this router answers, in table order.
-    pub fn routes(&self) -> impl Iterator<Item = (&str, &Method)> {
+    /// Every path pattern and method this router answers, with its handler,
+    /// in table order.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &Method, R)> {
         self.table
             .iter()
-            .map(|(path, method)| (path.as_str(), method))
+            .map(|(path, method, route)| (path.as_str(), method, *route))
     }
 
     pub fn at(&self, method: &Method, path: &str) -> Result<(R, PathParams), ApiError> {

@@ -39,9 +39,9 @@ pub fn function_for(path: &str) -> Function {
 /// paths between them: every request goes through the very handler service
 /// that `lambda_http::run` runs in each function.
 pub struct Gateway {
-    auth: shared::Router<auth::Route>,
-    conversations: shared::Router<conversations::Route>,
-    messages: shared::Router<messages::Route>,
+    auth: shared::Router,
+    conversations: shared::Router,
+    messages: shared::Router,
 }
 
 impl Default for Gateway {
@@ -59,18 +59,22 @@ impl Gateway {
         }
     }
 
-    pub async fn handle(&self, state: &AppState, request: Request<Body>) -> Response<Body> {
-        match function_for(request.uri().path()) {
-            Function::Auth => app::handle(state, &self.auth, auth::dispatch, request).await,
-            Function::Conversations => {
-                app::handle(state, &self.conversations, conversations::dispatch, request).await
-            }
-            Function::Messages => {
-                app::handle(state, &self.messages, messages::dispatch, request).await
-            }
+    /// The route table of the function that owns `path`.
+    pub fn router_for(&self, path: &str) -> &shared::Router {
+        match function_for(path) {
+            Function::Auth => &self.auth,
+            Function::Conversations => &self.conversations,
+            Function::Messages => &self.messages,
         }
     }
+
+    pub async fn handle(&self, state: &AppState, request: Request<Body>) -> Response<Body> {
+        let router = self.router_for(request.uri().path());
+        app::handle(state, router, request).await
+    }
 }
+
+static GATEWAY: std::sync::LazyLock<Gateway> = std::sync::LazyLock::new(Gateway::new);
 
 /// The URL of the fresh database `#[sqlx::test]` made for the running test.
 pub async fn database_url(pool: &MySqlPool) -> String {
@@ -194,23 +198,7 @@ impl TestApp {
 
     /// Sends a request to the function that owns its path.
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let state = &self.state;
-        let response = match function_for(request.uri().path()) {
-            Function::Auth => app::handle(state, &auth::router(), auth::dispatch, request).await,
-            Function::Conversations => {
-                app::handle(
-                    state,
-                    &conversations::router(),
-                    conversations::dispatch,
-                    request,
-                )
-                .await
-            }
-            Function::Messages => {
-                app::handle(state, &messages::router(), messages::dispatch, request).await
-            }
-        };
-        TestResponse::from(response)
+        TestResponse::from(GATEWAY.handle(&self.state, request).await)
     }
 
     pub async fn call(

@@ -15,11 +15,11 @@ fn routed() -> BTreeSet<(String, String)> {
     let mut add = |path: &str, method: &lambda_http::http::Method| {
         routes.insert((path.to_string(), method.as_str().to_lowercase()));
     };
-    auth::router().routes().for_each(|(p, m)| add(p, m));
+    auth::router().routes().for_each(|(p, m, _)| add(p, m));
     conversations::router()
         .routes()
-        .for_each(|(p, m)| add(p, m));
-    messages::router().routes().for_each(|(p, m)| add(p, m));
+        .for_each(|(p, m, _)| add(p, m));
+    messages::router().routes().for_each(|(p, m, _)| add(p, m));
     routes
 }
 

@@ -94,7 +94,7 @@ async fn concurrent_requests_from_two_instances_write_one_intact_line_each(pool:
                     .uri(format!("/api/health?n={i}"))
                     .body(lambda_http::Body::Empty)
                     .unwrap();
-                shared::app::handle(&other, &auth::router(), auth::dispatch, request).await;
+                shared::app::handle(&other, &auth::router(), request).await;
             }
         }));
     }

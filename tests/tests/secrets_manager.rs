@@ -141,7 +141,6 @@ async fn secrets_become_the_configuration_the_functions_serve_with(pool: MySqlPo
     let health = app::handle(
         &state,
         &auth::router(),
-        auth::dispatch,
         request("GET", "/api/health", json!({})),
     )
     .await;
@@ -151,7 +150,6 @@ async fn secrets_become_the_configuration_the_functions_serve_with(pool: MySqlPo
     let registered = app::handle(
         &state,
         &auth::router(),
-        auth::dispatch,
         request("POST", "/api/auth/register", credentials.clone()),
     )
     .await;
@@ -159,7 +157,6 @@ async fn secrets_become_the_configuration_the_functions_serve_with(pool: MySqlPo
     let login = app::handle(
         &state,
         &auth::router(),
-        auth::dispatch,
         request("POST", "/api/auth/login", credentials),
     )
     .await;

@@ -9,40 +9,20 @@ mod session;
 mod users;
 
 use lambda_http::http::Method;
-use lambda_http::{Body, Response};
-use shared::{ApiError, RequestCtx, Router};
+use shared::{Router, authenticated, public};
 
-#[derive(Clone, Copy, Debug)]
-pub enum Route {
-    Register,
-    Login,
-    Refresh,
-    Logout,
-    Me,
-    FindUsers,
-    Health,
-}
-
-pub fn router() -> Router<Route> {
+pub fn router() -> Router {
     Router::new(&[
-        ("/api/auth/register", Method::POST, Route::Register),
-        ("/api/auth/login", Method::POST, Route::Login),
-        ("/api/auth/refresh", Method::POST, Route::Refresh),
-        ("/api/auth/logout", Method::POST, Route::Logout),
-        ("/api/auth/me", Method::GET, Route::Me),
-        ("/api/users", Method::GET, Route::FindUsers),
-        ("/api/health", Method::GET, Route::Health),
+        (
+            "/api/auth/register",
+            Method::POST,
+            public!(register::register),
+        ),
+        ("/api/auth/login", Method::POST, public!(login::login)),
+        ("/api/auth/refresh", Method::POST, public!(session::refresh)),
+        ("/api/auth/logout", Method::POST, public!(session::logout)),
+        ("/api/auth/me", Method::GET, authenticated!(users::me)),
+        ("/api/users", Method::GET, authenticated!(users::find)),
+        ("/api/health", Method::GET, public!(health::health)),
     ])
-}
-
-pub async fn dispatch(route: Route, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    match route {
-        Route::Register => register::register(ctx).await,
-        Route::Login => login::login(ctx).await,
-        Route::Refresh => session::refresh(ctx).await,
-        Route::Logout => session::logout(ctx).await,
-        Route::Me => users::me(ctx).await,
-        Route::FindUsers => users::find(ctx).await,
-        Route::Health => health::health(ctx).await,
-    }
 }

@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::app::run(auth::router(), auth::dispatch).await
+    shared::app::run(auth::router()).await
 }

@@ -1,16 +1,15 @@
 use lambda_http::{Body, Response};
 use serde_json::json;
-use shared::store::users;
+use shared::store::users::{self, User};
 use shared::{ApiError, RequestCtx, respond};
 
 /// `GET /api/auth/me`
-pub async fn me(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    Ok(respond::ok(ctx.user()?))
+pub async fn me(user: User, _ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    Ok(respond::ok(&user))
 }
 
 /// `GET /api/users?email=` or `?username=`: exact match, never a listing.
-pub async fn find(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    ctx.user()?;
+pub async fn find(_caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let query = ctx.query(&["email", "username"])?;
     let pool = &ctx.state.pool;
     let results = match (query.get("email"), query.get("username")) {

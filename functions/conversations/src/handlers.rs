@@ -5,6 +5,7 @@ use shared::domain::{Title, UserIds};
 use shared::pagination::{ConversationPosition, Page, PageSize};
 use shared::store::conversations::{self, Conversation};
 use shared::store::users;
+use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
 
 #[derive(Deserialize)]
@@ -53,8 +54,8 @@ async fn visible(
 }
 
 /// `POST /api/conversations`
-pub async fn create(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = ctx.user()?.id;
+pub async fn create(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let caller = user.id;
     let body = ctx.json::<CreateBody>()?;
     let ids = user_ids("participant_ids", body.participant_ids)?.with(caller);
     let title = body
@@ -80,8 +81,8 @@ fn latest_possible() -> DateTime<Utc> {
 }
 
 /// `GET /api/conversations`
-pub async fn list(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = ctx.user()?.id;
+pub async fn list(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let caller = user.id;
     let query = ctx.query(&["page_size", "cursor"])?;
     let size = PageSize::parse(query.get("page_size"))?;
     let after = match query.get("cursor") {
@@ -114,15 +115,15 @@ pub async fn list(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
 }
 
 /// `GET /api/conversations/{id}`
-pub async fn show(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = ctx.user()?.id;
+pub async fn show(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let caller = user.id;
     let id = ctx.params.id("id")?;
     Ok(respond::ok(&visible(&ctx, id, caller).await?))
 }
 
 /// `POST /api/conversations/{id}/participants`: any participant may add.
-pub async fn add_participants(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = ctx.user()?.id;
+pub async fn add_participants(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let caller = user.id;
     let id = ctx.params.id("id")?;
     let pool = &ctx.state.pool;
     let row = conversations::for_member(pool, id, caller)
@@ -139,8 +140,8 @@ pub async fn add_participants(ctx: RequestCtx) -> Result<Response<Body>, ApiErro
 
 /// `DELETE /api/conversations/{id}/participants/{user_id}`: leave, or (the
 /// creator only) remove someone else.
-pub async fn remove_participant(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = ctx.user()?.id;
+pub async fn remove_participant(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let caller = user.id;
     let id = ctx.params.id("id")?;
     let target = ctx.params.id("user_id")?;
     let pool = &ctx.state.pool;

@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::app::run(conversations::router(), conversations::dispatch).await
+    shared::app::run(conversations::router()).await
 }

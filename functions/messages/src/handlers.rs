@@ -5,6 +5,7 @@ use shared::error::FieldErrors;
 use shared::pagination::{MessagePosition, Page, PageSize};
 use shared::store::conversations;
 use shared::store::messages::{self, Direction, Sent};
+use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
 
 #[derive(Deserialize)]
@@ -37,8 +38,8 @@ impl SendBody {
 }
 
 /// `POST /api/conversations/{id}/messages`
-pub async fn send(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let sender = ctx.user()?;
+pub async fn send(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let sender = &user;
     let conversation_id = ctx.params.id("id")?;
     let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
     let pool = &ctx.state.pool;
@@ -67,8 +68,8 @@ pub async fn send(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
 }
 
 /// `GET /api/conversations/{id}/messages?page_size=&cursor=&after=`
-pub async fn list(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = ctx.user()?.id;
+pub async fn list(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let caller = user.id;
     let conversation_id = ctx.params.id("id")?;
     let query = ctx.query(&["page_size", "cursor", "after"])?;
     let size = PageSize::parse(query.get("page_size"))?;

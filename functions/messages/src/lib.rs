@@ -3,29 +3,19 @@
 mod handlers;
 
 use lambda_http::http::Method;
-use lambda_http::{Body, Response};
-use shared::{ApiError, RequestCtx, Router};
+use shared::{Router, authenticated};
 
-#[derive(Clone, Copy, Debug)]
-pub enum Route {
-    Send,
-    List,
-}
-
-pub fn router() -> Router<Route> {
+pub fn router() -> Router {
     Router::new(&[
         (
             "/api/conversations/{id}/messages",
             Method::POST,
-            Route::Send,
+            authenticated!(handlers::send),
         ),
-        ("/api/conversations/{id}/messages", Method::GET, Route::List),
+        (
+            "/api/conversations/{id}/messages",
+            Method::GET,
+            authenticated!(handlers::list),
+        ),
     ])
-}
-
-pub async fn dispatch(route: Route, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    match route {
-        Route::Send => handlers::send(ctx).await,
-        Route::List => handlers::list(ctx).await,
-    }
 }
