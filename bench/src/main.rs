@@ -18,7 +18,7 @@ use api_tests::{Gateway, count_statements, test_config};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::pagination::PageSize;
-use shared::store::messages::Direction;
+use shared::store::messages::Walk;
 use shared::store::{conversations, messages, users};
 use shared::{AppState, db, password, time};
 use sqlx::MySqlPool;
@@ -328,8 +328,8 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let latest =
         chrono::DateTime::from_timestamp_micros(253_402_300_799_999_999).context("bound")?;
     let deep_bound = {
-        let rows = messages::page(&pool, big, i64::MAX, Direction::Older, 100_000).await?;
-        rows.last().context("deep bound")?.id
+        let rows = messages::page(&pool, big, i64::MAX, Walk::Older, 100_000).await?;
+        rows.last().context("deep bound")?.seq
     };
     for result in &mut results {
         let p = pool.clone();
@@ -362,7 +362,6 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                             users::find(&p, sender.id).await?;
                             let now = time::now();
                             messages::send(&p, conversation, &sender, &body, None, now).await?;
-                            messages::touch_activity(&p, conversation, now).await?;
                             Ok(())
                         }
                     })
@@ -381,7 +380,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                         async move {
                             users::find(&p, pager).await?;
                             conversations::is_member(&p, big, pager).await?;
-                            messages::page(&p, big, bound, Direction::Older, page).await?;
+                            messages::page(&p, big, bound, Walk::Older, page).await?;
                             Ok(())
                         }
                     })

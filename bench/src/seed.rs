@@ -54,29 +54,30 @@ async fn insert_conversation(
     at: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
     let id = sqlx::query(
-        "INSERT INTO conversations (title, created_by, created_at) VALUES (NULL, ?, ?)",
+        "INSERT INTO conversations (title, created_by, created_at, last_activity_at, participant_count) \
+         VALUES (NULL, ?, ?, ?, ?)",
     )
     .bind(creator)
     .bind(at.naive_utc())
+    .bind(at.naive_utc())
+    .bind(members.len() as i64)
     .execute(pool)
     .await?
     .last_insert_id();
     let id = i64::try_from(id)?;
     let mut query = QueryBuilder::new(
-        "INSERT INTO conversation_participants (conversation_id, user_id, joined_at, last_activity_at) ",
+        "INSERT INTO conversation_participants (conversation_id, user_id, joined_at) ",
     );
     query.push_values(members, |mut row, user| {
-        row.push_bind(id)
-            .push_bind(*user)
-            .push_bind(at.naive_utc())
-            .push_bind(at.naive_utc());
+        row.push_bind(id).push_bind(*user).push_bind(at.naive_utc());
     });
     query.build().execute(pool).await?;
     Ok(id)
 }
 
 /// Inserts `count` messages alternating between `senders`, one millisecond
-/// apart from `from`, and moves the conversation's activity to the last one.
+/// apart from `from`, and moves the conversation's counters and activity to
+/// the last one.
 async fn insert_messages(
     pool: &MySqlPool,
     conversation: i64,
@@ -89,7 +90,7 @@ async fn insert_messages(
     while start < count {
         let end = (start + BATCH).min(count);
         let mut query = QueryBuilder::new(
-            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at) ",
+            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at, seq, version) ",
         );
         query.push_values(start..end, |mut row, n| {
             let sender = senders[(n as usize) % senders.len()];
@@ -100,15 +101,19 @@ async fn insert_messages(
                     "Message number {n} in a conversation that goes on and on."
                 ))
                 .push_bind(None::<String>)
-                .push_bind(at.naive_utc());
+                .push_bind(at.naive_utc())
+                .push_bind(n + 1)
+                .push_bind(n + 1);
         });
         query.build().execute(pool).await?;
         start = end;
     }
     let last = from + TimeDelta::milliseconds(count - 1);
     sqlx::query(
-        "UPDATE conversation_participants SET last_activity_at = ? WHERE conversation_id = ?",
+        "UPDATE conversations SET last_seq = ?, last_version = ?, last_activity_at = ? WHERE id = ?",
     )
+    .bind(count)
+    .bind(count)
     .bind(last.naive_utc())
     .bind(conversation)
     .execute(pool)
@@ -144,7 +149,7 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
     .await?;
     let send_conversation =
         insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?;
-    sqlx::query("ANALYZE TABLE messages, conversation_participants")
+    sqlx::query("ANALYZE TABLE messages, conversations, conversation_participants")
         .execute(pool)
         .await?;
     Ok(DataSet {

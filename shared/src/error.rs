@@ -59,6 +59,11 @@ impl ApiError {
         }
     }
 
+    /// A validation failure of one field (or query parameter).
+    pub fn invalid_field(field: &'static str, problem: impl Into<String>) -> Self {
+        ApiError::invalid_fields([(field, problem.into())].into())
+    }
+
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(err.into())
     }

@@ -4,10 +4,13 @@
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lambda_http::{Body, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::respond;
+use crate::store::messages::Walk;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -46,11 +49,42 @@ impl PageSize {
     }
 }
 
-/// `{"results": [...], "next_cursor": "..." | null}`
-#[derive(Debug, Serialize)]
-pub struct Page<T> {
-    pub results: Vec<T>,
-    pub next_cursor: Option<String>,
+/// No page's JSON body passes this many bytes, far below Lambda's 6 MB
+/// response limit; a page that would is cut short and continues by cursor.
+pub const MAX_PAGE_BYTES: usize = 1_048_576;
+
+/// Room kept for `{"results":[],"next_cursor":"..."}` around the items.
+const ENVELOPE_BYTES: usize = 512;
+
+/// The 200 answer `{"results": [...], "next_cursor": "..." | null}` for the
+/// rows of a page query that asked for [`PageSize::probe`] rows: at most
+/// `size` of them, fewer when the body would pass [`MAX_PAGE_BYTES`], with a
+/// cursor after the last one shown when more follow.
+pub fn respond<T: Serialize>(
+    rows: &[T],
+    size: PageSize,
+    cursor_after: impl Fn(&T) -> String,
+) -> Result<Response<Body>, ApiError> {
+    let mut more = rows.len() > size.get() as usize;
+    let mut body = b"{\"results\":[".to_vec();
+    let mut last = None;
+    for row in rows.iter().take(size.get() as usize) {
+        let item = serde_json::to_vec(row).map_err(ApiError::internal)?;
+        if last.is_some() && body.len() + 1 + item.len() + ENVELOPE_BYTES > MAX_PAGE_BYTES {
+            more = true;
+            break;
+        }
+        if last.is_some() {
+            body.push(b',');
+        }
+        body.extend_from_slice(&item);
+        last = Some(row);
+    }
+    let next_cursor = last.filter(|_| more).map(cursor_after);
+    body.extend_from_slice(b"],\"next_cursor\":");
+    body.extend_from_slice(&serde_json::to_vec(&next_cursor).map_err(ApiError::internal)?);
+    body.push(b'}');
+    Ok(respond::json_bytes(http::StatusCode::OK, body))
 }
 
 /// Signs and checks cursors with a key of their own, derived from the token
@@ -97,10 +131,17 @@ impl CursorKey {
 pub struct MessagePosition {
     /// The conversation the cursor belongs to: a cursor is no key to another.
     pub c: i64,
-    /// The last message id on the page.
-    pub id: i64,
-    /// True when paging forward (oldest first, after `after=`).
-    pub fwd: bool,
+    /// The last `seq` (or `version`, when walking changes) on the page.
+    pub k: i64,
+    pub w: Walk,
+}
+
+/// Where a page of a conversation's participants ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantPosition {
+    pub c: i64,
+    /// The last user id on the page.
+    pub p: i64,
 }
 
 /// Where a page of conversations ends, for one user.
@@ -141,8 +182,8 @@ mod tests {
     fn a_cursor_round_trips() {
         let position = MessagePosition {
             c: 3,
-            id: 99,
-            fwd: false,
+            k: 99,
+            w: Walk::Older,
         };
         let cursor = key().encode(&position);
         assert_eq!(key().decode::<MessagePosition>(&cursor).unwrap(), position);
@@ -152,8 +193,8 @@ mod tests {
     fn an_altered_cursor_is_refused() {
         let cursor = key().encode(&MessagePosition {
             c: 3,
-            id: 99,
-            fwd: false,
+            k: 99,
+            w: Walk::Older,
         });
         let mut bytes = URL_SAFE_NO_PAD.decode(&cursor).unwrap();
         let i = bytes.iter().position(|b| *b == b'9').unwrap();
@@ -170,8 +211,8 @@ mod tests {
         let other = CursorKey::derive(b"another-secret-another-secret-xx");
         let cursor = other.encode(&MessagePosition {
             c: 3,
-            id: 99,
-            fwd: false,
+            k: 99,
+            w: Walk::Older,
         });
         assert!(key().decode::<MessagePosition>(&cursor).is_err());
     }
@@ -187,8 +228,8 @@ mod tests {
     fn a_cursor_of_one_kind_is_not_read_as_another() {
         let cursor = key().encode(&MessagePosition {
             c: 3,
-            id: 99,
-            fwd: false,
+            k: 99,
+            w: Walk::Older,
         });
         assert!(key().decode::<ConversationPosition>(&cursor).is_err());
     }

@@ -16,6 +16,11 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bo
             )
         }
     };
+    json_bytes(status, body)
+}
+
+/// A JSON body already serialised.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::Text(String::from_utf8(body).unwrap_or_default()));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -233,6 +233,10 @@ impl TestApp {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
         self.call(Method::DELETE, path, token, None).await
     }

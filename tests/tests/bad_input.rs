@@ -188,7 +188,7 @@ async fn wrong_methods_are_405_with_allow_on_every_path(pool: MySqlPool) {
         ("POST", "/api/users", "GET"),
         ("PATCH", "/api/conversations", "POST, GET"),
         ("DELETE", "/api/conversations/1", "GET"),
-        ("GET", "/api/conversations/1/participants", "POST"),
+        ("PUT", "/api/conversations/1/participants", "GET, POST"),
         ("PUT", "/api/conversations/1/messages", "POST, GET"),
     ];
     for (method, path, allow) in cases {

@@ -314,7 +314,10 @@ async fn page_size_defaults_to_20_clamps_at_100_and_refuses_garbage(pool: MySqlP
         "?page_size=",
         "?after=abc",
         "?after=-5",
-        "?after=0",
+        "?after=1.5",
+        "?since=-1",
+        "?since=abc",
+        "?after=1&since=1",
         "?cursor=garbage",
         "?cursor=%00",
         "?limit=5",
@@ -384,8 +387,10 @@ async fn message_routes_take_a_fixed_number_of_statements(pool: MySqlPool) {
     );
     assert_eq!(page_count, 3);
     assert_eq!(small_count, 3);
-    assert_eq!(send_count, 3);
-    assert_eq!(repeat_count, 4);
+    // Authentication, then BEGIN, lock, insert, counters and marker, COMMIT.
+    assert_eq!(send_count, 6);
+    // The insert meets the idempotency key: ROLLBACK, then the stored message.
+    assert_eq!(repeat_count, 6);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -400,9 +405,17 @@ async fn wrong_methods_on_message_routes_are_405(pool: MySqlPool) {
         .await;
     assert_eq!(response.status, 405);
     assert_eq!(response.header("allow"), Some("POST, GET"));
+    let one = app
+        .get(
+            &format!("/api/conversations/{id}/messages/1"),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(one.status, 405);
+    assert_eq!(one.header("allow"), Some("PATCH, DELETE"));
     let unknown = app
         .get(
-            &format!("/api/conversations/{id}/messages/extra"),
+            &format!("/api/conversations/{id}/messages/1/extra"),
             Some(&alice.access),
         )
         .await;

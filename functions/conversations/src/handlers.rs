@@ -1,11 +1,14 @@
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Response};
 use serde::Deserialize;
+use serde_json::{Value, json};
 use shared::domain::{Title, UserIds};
-use shared::pagination::{ConversationPosition, Page, PageSize};
-use shared::store::conversations::{self, Conversation};
-use shared::store::users;
-use shared::store::users::User;
+use shared::error::FieldErrors;
+use shared::pagination::{self, ConversationPosition, PageSize, ParticipantPosition};
+use shared::store::conversations::{self, Added, Conversation, Marked, Opened, Removed};
+use shared::store::users::{self, User};
 use shared::{ApiError, RequestCtx, respond, time};
 
 #[derive(Deserialize)]
@@ -13,6 +16,8 @@ use shared::{ApiError, RequestCtx, respond, time};
 struct CreateBody {
     participant_ids: Option<Vec<i64>>,
     title: Option<String>,
+    /// Read as any JSON value so that a non-boolean is a 400 naming the field.
+    direct: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -21,13 +26,17 @@ struct AddBody {
     user_ids: Option<Vec<i64>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ReadBody {
+    seq: Option<Value>,
+}
+
 const INVALID_IDS: &str = "Invalid participant IDs.";
 
 fn user_ids(field: &'static str, raw: Option<Vec<i64>>) -> Result<UserIds, ApiError> {
-    let raw = raw.ok_or_else(|| {
-        ApiError::invalid_fields([(field, "This field is required.".to_string())].into())
-    })?;
-    UserIds::parse(raw).map_err(|problem| ApiError::invalid_fields([(field, problem)].into()))
+    let raw = raw.ok_or_else(|| ApiError::invalid_field(field, "This field is required."))?;
+    UserIds::parse(raw).map_err(|problem| ApiError::invalid_field(field, problem))
 }
 
 /// Every id must name an existing user, or nothing happens.
@@ -53,26 +62,62 @@ async fn visible(
     page.pop().ok_or(ApiError::NotFound)
 }
 
-/// `POST /api/conversations`
-pub async fn create(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = user.id;
+/// `POST /api/conversations`: a group conversation, or with `"direct": true`
+/// the one direct conversation with a user.
+pub async fn create(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let body = ctx.json::<CreateBody>()?;
-    let ids = user_ids("participant_ids", body.participant_ids)?.with(caller);
+    let direct = match body.direct {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(direct)) => direct,
+        Some(_) => return Err(ApiError::invalid_field("direct", "Must be true or false.")),
+    };
+    let ids = user_ids("participant_ids", body.participant_ids)?;
+    if direct {
+        return open_direct(caller, &ctx, ids, body.title).await;
+    }
+    let ids = ids.with(caller.id);
     let title = body
         .title
         .map(Title::parse)
         .transpose()
-        .map_err(|problem| ApiError::invalid_fields([("title", problem)].into()))?;
+        .map_err(|problem| ApiError::invalid_field("title", problem))?;
     check_users_exist(&ctx, &ids).await?;
     let id = conversations::create(
         &ctx.state.pool,
         title.as_ref(),
-        caller,
+        caller.id,
         ids.as_slice(),
         time::now(),
     )
     .await?;
-    Ok(respond::created(&visible(&ctx, id, caller).await?))
+    Ok(respond::created(&visible(&ctx, id, caller.id).await?))
+}
+
+async fn open_direct(
+    caller: User,
+    ctx: &RequestCtx,
+    ids: UserIds,
+    title: Option<String>,
+) -> Result<Response<Body>, ApiError> {
+    let mut fields = FieldErrors::new();
+    if title.is_some() {
+        fields.insert("title", "A direct conversation has no title.".into());
+    }
+    let [other] = ids.as_slice() else {
+        fields.insert(
+            "participant_ids",
+            "A direct conversation takes exactly one user id.".into(),
+        );
+        return Err(ApiError::invalid_fields(fields));
+    };
+    if !fields.is_empty() {
+        return Err(ApiError::invalid_fields(fields));
+    }
+    check_users_exist(ctx, &ids).await?;
+    match conversations::open_direct(&ctx.state.pool, caller.id, *other, time::now()).await? {
+        Opened::Created(id) => Ok(respond::created(&visible(ctx, id, caller.id).await?)),
+        Opened::Existing(id) => Ok(respond::ok(&visible(ctx, id, caller.id).await?)),
+    }
 }
 
 /// A bound above every stored activity: the largest `DATETIME(6)`.
@@ -81,15 +126,15 @@ fn latest_possible() -> DateTime<Utc> {
 }
 
 /// `GET /api/conversations`
-pub async fn list(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = user.id;
+pub async fn list(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let query = ctx.query(&["page_size", "cursor"])?;
     let size = PageSize::parse(query.get("page_size"))?;
     let after = match query.get("cursor") {
         None => (latest_possible(), i64::MAX),
         Some(cursor) => {
             let position: ConversationPosition = ctx.state.cursors.decode(cursor)?;
-            let at = DateTime::from_timestamp_micros(position.at).filter(|_| position.u == caller);
+            let at =
+                DateTime::from_timestamp_micros(position.at).filter(|_| position.u == caller.id);
             (
                 at.ok_or_else(|| ApiError::bad_request("Invalid cursor."))?,
                 position.id,
@@ -97,64 +142,118 @@ pub async fn list(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiErro
         }
     };
     let pool = &ctx.state.pool;
-    let mut rows = conversations::page_for_member(pool, caller, after, size.probe()).await?;
-    let more = rows.len() > size.get() as usize;
-    rows.truncate(size.get() as usize);
-    let next_cursor = rows.last().filter(|_| more).map(|last| {
+    let rows = conversations::page_for_member(pool, caller.id, after, size.probe()).await?;
+    let activity: HashMap<i64, i64> = rows
+        .iter()
+        .map(|row| (row.id, row.last_activity_at.timestamp_micros()))
+        .collect();
+    let results = conversations::with_participants(pool, rows).await?;
+    pagination::respond(&results, size, |last| {
+        let at = activity.get(&last.id).copied().unwrap_or_default();
         ctx.state.cursors.encode(&ConversationPosition {
-            u: caller,
-            at: last.last_activity_at.timestamp_micros(),
+            u: caller.id,
+            at,
             id: last.id,
         })
-    });
-    let results = conversations::with_participants(pool, rows).await?;
-    Ok(respond::ok(&Page {
-        results,
-        next_cursor,
-    }))
+    })
+}
+
+/// `GET /api/conversations/unread`
+pub async fn unread(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let (unread_count, conversations) =
+        conversations::unread_totals(&ctx.state.pool, caller.id).await?;
+    Ok(respond::ok(&json!({
+        "unread_count": unread_count,
+        "conversations": conversations,
+    })))
 }
 
 /// `GET /api/conversations/{id}`
-pub async fn show(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = user.id;
+pub async fn show(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
-    Ok(respond::ok(&visible(&ctx, id, caller).await?))
+    Ok(respond::ok(&visible(&ctx, id, caller.id).await?))
+}
+
+/// `GET /api/conversations/{id}/participants`: every participant, by user id.
+pub async fn participants(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let id = ctx.params.id("id")?;
+    let query = ctx.query(&["page_size", "cursor"])?;
+    let size = PageSize::parse(query.get("page_size"))?;
+    let after = match query.get("cursor") {
+        None => 0,
+        Some(cursor) => {
+            let position: ParticipantPosition = ctx.state.cursors.decode(cursor)?;
+            if position.c != id {
+                return Err(ApiError::bad_request("Invalid cursor."));
+            }
+            position.p
+        }
+    };
+    let pool = &ctx.state.pool;
+    if !conversations::is_member(pool, id, caller.id).await? {
+        return Err(ApiError::NotFound);
+    }
+    let rows = conversations::participants_page(pool, id, after, size.probe()).await?;
+    pagination::respond(&rows, size, |last| {
+        ctx.state
+            .cursors
+            .encode(&ParticipantPosition { c: id, p: last.id })
+    })
 }
 
 /// `POST /api/conversations/{id}/participants`: any participant may add.
-pub async fn add_participants(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = user.id;
+pub async fn add_participants(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
-    let pool = &ctx.state.pool;
-    let row = conversations::for_member(pool, id, caller)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     let ids = user_ids("user_ids", ctx.json::<AddBody>()?.user_ids)?;
+    let pool = &ctx.state.pool;
+    if !conversations::is_member(pool, id, caller.id).await? {
+        return Err(ApiError::NotFound);
+    }
     check_users_exist(&ctx, &ids).await?;
-    // Newcomers see the conversation where its activity places it.
-    conversations::add_participants(pool, id, ids.as_slice(), time::now(), row.last_activity_at)
-        .await?;
-    let mut page = conversations::with_participants(pool, vec![row]).await?;
-    Ok(respond::ok(&page.pop().ok_or(ApiError::NotFound)?))
+    match conversations::add_participants(pool, id, caller.id, ids.as_slice(), time::now()).await? {
+        Added::Done => Ok(respond::ok(&visible(&ctx, id, caller.id).await?)),
+        Added::NotFound => Err(ApiError::NotFound),
+        Added::Direct => Err(ApiError::Conflict(
+            "A direct conversation takes no other participants.",
+            FieldErrors::new(),
+        )),
+        Added::Full => Err(ApiError::Conflict(
+            "A conversation holds at most 1,000 participants.",
+            FieldErrors::new(),
+        )),
+    }
 }
 
 /// `DELETE /api/conversations/{id}/participants/{user_id}`: leave, or (the
 /// creator only) remove someone else.
-pub async fn remove_participant(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = user.id;
+pub async fn remove_participant(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
     let target = ctx.params.id("user_id")?;
-    let pool = &ctx.state.pool;
-    let creator = conversations::creator_for_member(pool, id, caller)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if target != caller && creator != Some(caller) {
-        return Err(ApiError::Forbidden(
+    match conversations::remove_participant(&ctx.state.pool, id, caller.id, target).await? {
+        Removed::Done => Ok(respond::no_content()),
+        Removed::NotFound => Err(ApiError::NotFound),
+        Removed::NotCreator => Err(ApiError::Forbidden(
             "Only the conversation's creator may remove other participants.",
-        ));
+        )),
     }
-    if !conversations::remove_participant(pool, id, target).await? {
-        return Err(ApiError::NotFound);
+}
+
+/// `POST /api/conversations/{id}/read`: the caller has read up to `seq`.
+pub async fn mark_read(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let id = ctx.params.id("id")?;
+    let seq = match ctx.json::<ReadBody>()?.seq {
+        None => return Err(ApiError::invalid_field("seq", "This field is required.")),
+        Some(value) => value
+            .as_i64()
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(|| ApiError::invalid_field("seq", "Must be a whole number from 0."))?,
+    };
+    match conversations::mark_read(&ctx.state.pool, id, caller.id, seq).await? {
+        Marked::Done(state) => Ok(respond::ok(&state)),
+        Marked::NotFound => Err(ApiError::NotFound),
+        Marked::PastTheEnd { last_seq } => Err(ApiError::invalid_field(
+            "seq",
+            format!("Must be at most the conversation's last_seq ({last_seq})."),
+        )),
     }
-    Ok(respond::no_content())
 }

@@ -1,4 +1,5 @@
-//! The conversations function: create, list, show, and manage participants.
+//! The conversations function: create (or open a direct one), list, show,
+//! participants, read markers and unread counts.
 
 mod handlers;
 
@@ -18,9 +19,19 @@ pub fn router() -> Router {
             authenticated!(handlers::list),
         ),
         (
+            "/api/conversations/unread",
+            Method::GET,
+            authenticated!(handlers::unread),
+        ),
+        (
             "/api/conversations/{id}",
             Method::GET,
             authenticated!(handlers::show),
+        ),
+        (
+            "/api/conversations/{id}/participants",
+            Method::GET,
+            authenticated!(handlers::participants),
         ),
         (
             "/api/conversations/{id}/participants",
@@ -31,6 +42,11 @@ pub fn router() -> Router {
             "/api/conversations/{id}/participants/{user_id}",
             Method::DELETE,
             authenticated!(handlers::remove_participant),
+        ),
+        (
+            "/api/conversations/{id}/read",
+            Method::POST,
+            authenticated!(handlers::mark_read),
         ),
     ])
 }

@@ -2,9 +2,9 @@ use lambda_http::{Body, Response};
 use serde::Deserialize;
 use shared::domain::{ClientId, MessageBody};
 use shared::error::FieldErrors;
-use shared::pagination::{MessagePosition, Page, PageSize};
+use shared::pagination::{self, MessagePosition, PageSize};
 use shared::store::conversations;
-use shared::store::messages::{self, Direction, Sent};
+use shared::store::messages::{self, Change, Changed, Sent, Walk};
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
 
@@ -37,83 +37,135 @@ impl SendBody {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct EditBody {
+    body: Option<String>,
+}
+
 /// `POST /api/conversations/{id}/messages`
-pub async fn send(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let sender = &user;
+pub async fn send(sender: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
-    let pool = &ctx.state.pool;
-    match messages::send(
-        pool,
+    let sent = messages::send(
+        &ctx.state.pool,
         conversation_id,
-        sender,
+        &sender,
         &body,
         client_id.as_ref(),
         time::now(),
     )
-    .await?
-    {
-        Sent::Created(message) => {
-            messages::touch_activity(pool, conversation_id, message.created_at).await?;
-            Ok(respond::created(&message))
-        }
-        Sent::Repeated(message) => {
-            // The first attempt may have stored the message and failed before
-            // this step; doing it again is harmless.
-            messages::touch_activity(pool, conversation_id, message.created_at).await?;
-            Ok(respond::ok(&message))
-        }
+    .await?;
+    match sent {
+        Sent::Created(message) => Ok(respond::created(&message)),
+        Sent::Repeated(message) => Ok(respond::ok(&message)),
         Sent::NotParticipant => Err(ApiError::NotFound),
     }
 }
 
-/// `GET /api/conversations/{id}/messages?page_size=&cursor=&after=`
-pub async fn list(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    let caller = user.id;
+/// `PATCH /api/conversations/{id}/messages/{message_id}`: the sender only.
+pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
-    let query = ctx.query(&["page_size", "cursor", "after"])?;
+    let message_id = ctx.params.id("message_id")?;
+    let body = ctx
+        .json::<EditBody>()?
+        .body
+        .ok_or_else(|| "This field is required.".to_string())
+        .and_then(MessageBody::parse)
+        .map_err(|problem| ApiError::invalid_field("body", problem))?;
+    let changed = messages::change(
+        &ctx.state.pool,
+        conversation_id,
+        message_id,
+        editor.id,
+        Change::Edit(&body),
+        time::now(),
+    )
+    .await?;
+    match changed {
+        Changed::Done(message) => Ok(respond::ok(&message)),
+        Changed::Deleted => Err(ApiError::Conflict(
+            "A deleted message cannot be edited.",
+            FieldErrors::new(),
+        )),
+        other => Err(refusal(other)),
+    }
+}
+
+/// `DELETE /api/conversations/{id}/messages/{message_id}`: the sender only;
+/// the message stays as a tombstone.
+pub async fn delete(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let conversation_id = ctx.params.id("id")?;
+    let message_id = ctx.params.id("message_id")?;
+    let changed = messages::change(
+        &ctx.state.pool,
+        conversation_id,
+        message_id,
+        editor.id,
+        Change::Delete,
+        time::now(),
+    )
+    .await?;
+    match changed {
+        Changed::Done(_) | Changed::Unchanged => Ok(respond::no_content()),
+        other => Err(refusal(other)),
+    }
+}
+
+fn refusal(changed: Changed) -> ApiError {
+    match changed {
+        Changed::NotSender => ApiError::Forbidden("Only the message's sender may change it."),
+        _ => ApiError::NotFound,
+    }
+}
+
+/// A whole number from 0, as `after` and `since` take.
+fn position(field: &'static str, raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0 && raw.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| ApiError::invalid_field(field, "Must be a whole number from 0."))
+}
+
+/// `GET /api/conversations/{id}/messages?page_size=&cursor=&after=&since=`
+pub async fn list(reader: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let conversation_id = ctx.params.id("id")?;
+    let query = ctx.query(&["page_size", "cursor", "after", "since"])?;
     let size = PageSize::parse(query.get("page_size"))?;
-    let after = query
-        .get("after")
-        .map(|raw| raw.parse::<i64>().ok().filter(|id| *id > 0))
-        .map(|id| id.ok_or_else(|| ApiError::bad_request("after must be a message id.")))
-        .transpose()?;
-    // A cursor carries its own direction and position; `after` starts a
-    // forward walk; neither is the newest page.
-    let (bound, direction) = match (query.get("cursor"), after) {
-        (Some(cursor), _) => {
-            let position: MessagePosition = ctx.state.cursors.decode(cursor)?;
-            if position.c != conversation_id {
+    // A cursor carries its own walk and position; otherwise `after` walks
+    // forward by seq, `since` by version, and neither is the newest page.
+    let (bound, walk) = match (query.get("cursor"), query.get("after"), query.get("since")) {
+        (Some(cursor), _, _) => {
+            let at: MessagePosition = ctx.state.cursors.decode(cursor)?;
+            if at.c != conversation_id {
                 return Err(ApiError::bad_request("Invalid cursor."));
             }
-            (
-                position.id,
-                if position.fwd {
-                    Direction::Newer
-                } else {
-                    Direction::Older
-                },
-            )
+            (at.k, at.w)
         }
-        (None, Some(after)) => (after, Direction::Newer),
-        (None, None) => (i64::MAX, Direction::Older),
+        (None, Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "since",
+                "Give either after or since, not both.",
+            ));
+        }
+        (None, Some(after), None) => (position("after", after)?, Walk::After),
+        (None, None, Some(since)) => (position("since", since)?, Walk::Since),
+        (None, None, None) => (i64::MAX, Walk::Older),
     };
     let pool = &ctx.state.pool;
-    if !conversations::is_member(pool, conversation_id, caller).await? {
+    if !conversations::is_member(pool, conversation_id, reader.id).await? {
         return Err(ApiError::NotFound);
     }
-    let mut results = messages::page(pool, conversation_id, bound, direction, size.probe()).await?;
-    let more = results.len() > size.get() as usize;
-    results.truncate(size.get() as usize);
-    let next_cursor = results.last().filter(|_| more).map(|last| {
+    let rows = messages::page(pool, conversation_id, bound, walk, size.probe()).await?;
+    pagination::respond(&rows, size, |last| {
         ctx.state.cursors.encode(&MessagePosition {
             c: conversation_id,
-            id: last.id,
-            fwd: direction == Direction::Newer,
+            k: if walk == Walk::Since {
+                last.version
+            } else {
+                last.seq
+            },
+            w: walk,
         })
-    });
-    Ok(respond::ok(&Page {
-        results,
-        next_cursor,
-    }))
+    })
 }

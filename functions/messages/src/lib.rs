@@ -1,4 +1,5 @@
-//! The messages function: send to a conversation, and page through it.
+//! The messages function: send, edit and delete messages, and page through a
+//! conversation by position or by change.
 
 mod handlers;
 
@@ -16,6 +17,16 @@ pub fn router() -> Router {
             "/api/conversations/{id}/messages",
             Method::GET,
             authenticated!(handlers::list),
+        ),
+        (
+            "/api/conversations/{id}/messages/{message_id}",
+            Method::PATCH,
+            authenticated!(handlers::edit),
+        ),
+        (
+            "/api/conversations/{id}/messages/{message_id}",
+            Method::DELETE,
+            authenticated!(handlers::delete),
         ),
     ])
 }

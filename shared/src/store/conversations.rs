@@ -1,24 +1,40 @@
-//! Conversations and their participants.
+//! Conversations, their participants and read markers.
+//!
+//! A change of membership locks the conversation row first, like every change
+//! of its messages, and touches participant rows in user-id order: one lock
+//! order everywhere, so concurrent adds, removes and sends never deadlock.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, MySqlPool, QueryBuilder};
+use sqlx::{FromRow, MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::domain::Title;
 use crate::store::messages::Message;
 use crate::store::users::PublicUser;
 
+/// At most this many participants in one conversation.
+pub const MAX_PARTICIPANTS: i64 = 1_000;
+/// Participants shown inline in a conversation; the rest are paged.
+pub const INLINE_PARTICIPANTS: i64 = 100;
+
+/// A conversation as one participant sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Conversation {
     pub id: i64,
     pub title: Option<String>,
+    pub direct: bool,
     pub created_by: Option<i64>,
     #[serde(serialize_with = "crate::time::serialize")]
     pub created_at: DateTime<Utc>,
     pub participants: Vec<PublicUser>,
+    pub participant_count: i64,
     pub last_message: Option<Message>,
+    pub last_seq: i64,
+    pub last_version: i64,
+    pub last_read_seq: i64,
+    pub unread_count: i64,
 }
 
 /// A conversation as one member sees it, with its last message, before its
@@ -27,14 +43,23 @@ pub struct Conversation {
 pub struct ConversationRow {
     pub id: i64,
     pub title: Option<String>,
+    direct: bool,
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
-    /// The member's copy of the conversation's activity: the listing's key.
+    /// The listing's key: the last message's time, else the creation's.
     pub last_activity_at: DateTime<Utc>,
+    pub last_seq: i64,
+    last_version: i64,
+    participant_count: i32,
+    pub last_read_seq: i64,
     lm_id: Option<i64>,
+    lm_seq: Option<i64>,
+    lm_version: Option<i64>,
     lm_body: Option<String>,
     lm_client_id: Option<String>,
     lm_created_at: Option<DateTime<Utc>>,
+    lm_edited_at: Option<DateTime<Utc>>,
+    lm_deleted_at: Option<DateTime<Utc>>,
     lm_sender_id: Option<i64>,
     lm_sender_username: Option<String>,
     lm_sender_first_name: Option<String>,
@@ -42,58 +67,81 @@ pub struct ConversationRow {
 }
 
 impl ConversationRow {
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
     pub fn into_conversation(self, participants: Vec<PublicUser>) -> Conversation {
         let last_message = match (
             self.lm_id,
-            self.lm_body,
+            self.lm_seq,
+            self.lm_version,
             self.lm_created_at,
             self.lm_sender_id,
             self.lm_sender_username,
         ) {
-            (Some(id), Some(body), Some(created_at), Some(sender_id), Some(username)) => {
-                Some(Message {
-                    id,
-                    conversation_id: self.id,
-                    sender: PublicUser {
-                        id: sender_id,
-                        username,
-                        first_name: self.lm_sender_first_name.unwrap_or_default(),
-                        last_name: self.lm_sender_last_name.unwrap_or_default(),
-                    },
-                    body,
-                    client_id: self.lm_client_id,
-                    created_at,
-                })
-            }
+            (
+                Some(id),
+                Some(seq),
+                Some(version),
+                Some(created_at),
+                Some(sender_id),
+                Some(username),
+            ) => Some(Message {
+                id,
+                conversation_id: self.id,
+                seq,
+                version,
+                sender: PublicUser {
+                    id: sender_id,
+                    username,
+                    first_name: self.lm_sender_first_name.unwrap_or_default(),
+                    last_name: self.lm_sender_last_name.unwrap_or_default(),
+                },
+                body: self.lm_body,
+                client_id: self.lm_client_id,
+                created_at,
+                edited_at: self.lm_edited_at,
+                deleted_at: self.lm_deleted_at,
+            }),
             _ => None,
         };
         Conversation {
             id: self.id,
             title: self.title,
+            direct: self.direct,
             created_by: self.created_by,
             created_at: self.created_at,
             participants,
+            participant_count: i64::from(self.participant_count),
             last_message,
+            last_seq: self.last_seq,
+            last_version: self.last_version,
+            last_read_seq: self.last_read_seq,
+            unread_count: (self.last_seq - self.last_read_seq).max(0),
         }
     }
 }
 
 /// The member's view of conversations with the last message of each, found
-/// by one index dive per row on `messages (conversation_id, id)`.
+/// by one dive into `messages (conversation_id, seq)` per row.
 macro_rules! member_view {
     () => {
-        "SELECT c.id, c.title, c.created_by, c.created_at, p.last_activity_at, \
-                m.id AS lm_id, m.body AS lm_body, m.client_id AS lm_client_id, m.created_at AS lm_created_at, \
+        "SELECT c.id, c.title, (c.direct_low IS NOT NULL) AS direct, c.created_by, c.created_at, \
+                c.last_activity_at, c.last_seq, c.last_version, c.participant_count, p.last_read_seq, \
+                m.id AS lm_id, m.seq AS lm_seq, m.version AS lm_version, m.body AS lm_body, \
+                m.client_id AS lm_client_id, m.created_at AS lm_created_at, \
+                m.edited_at AS lm_edited_at, m.deleted_at AS lm_deleted_at, \
                 s.id AS lm_sender_id, s.username AS lm_sender_username, \
                 s.first_name AS lm_sender_first_name, s.last_name AS lm_sender_last_name \
          FROM conversation_participants p \
          JOIN conversations c ON c.id = p.conversation_id \
-         LEFT JOIN messages m ON m.id = (SELECT MAX(lm.id) FROM messages lm WHERE lm.conversation_id = c.id) \
+         LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq \
          LEFT JOIN users s ON s.id = m.sender_id "
     };
 }
 
-/// Creates a conversation with its participants, all or nothing.
+/// Creates a group conversation with its participants, all or nothing.
 pub async fn create(
     pool: &MySqlPool,
     title: Option<&Title>,
@@ -102,50 +150,243 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let result =
-        sqlx::query("INSERT INTO conversations (title, created_by, created_at) VALUES (?, ?, ?)")
-            .bind(title.map(Title::as_str))
-            .bind(created_by)
-            .bind(now.naive_utc())
-            .execute(&mut *tx)
-            .await?;
-    let id = i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))?;
-    insert_participants(&mut tx, id, participant_ids, now, now).await?;
+    let id = insert_conversation(&mut tx, title, created_by, None, participant_ids, now).await?;
     tx.commit().await?;
     Ok(id)
 }
 
-/// Adds participants; those already present are left as they are.
+async fn insert_conversation(
+    conn: &mut MySqlConnection,
+    title: Option<&Title>,
+    created_by: i64,
+    direct_pair: Option<(i64, i64)>,
+    participant_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    let result = sqlx::query(
+        "INSERT INTO conversations \
+           (title, created_by, created_at, last_activity_at, participant_count, direct_low, direct_high) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(title.map(Title::as_str))
+    .bind(created_by)
+    .bind(now.naive_utc())
+    .bind(now.naive_utc())
+    .bind(participant_ids.len() as i64)
+    .bind(direct_pair.map(|(low, _)| low))
+    .bind(direct_pair.map(|(_, high)| high))
+    .execute(&mut *conn)
+    .await?;
+    let id = i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    insert_participants(conn, id, participant_ids, now, 0).await?;
+    Ok(id)
+}
+
+/// Whether opening a direct conversation made it.
+pub enum Opened {
+    Created(i64),
+    Existing(i64),
+}
+
+/// Opens the direct conversation of a pair of users (the same id twice for
+/// notes to self), creating it once: the unique pair key decides between
+/// concurrent openers. Both users take part afterwards; one who already did
+/// keeps their read marker.
+pub async fn open_direct(
+    pool: &MySqlPool,
+    caller: i64,
+    other: i64,
+    now: DateTime<Utc>,
+) -> Result<Opened, sqlx::Error> {
+    let pair = (caller.min(other), caller.max(other));
+    let mut members = vec![pair.0, pair.1];
+    members.dedup();
+    let mut tx = pool.begin().await?;
+    match insert_conversation(&mut tx, None, caller, Some(pair), &members, now).await {
+        Ok(id) => {
+            tx.commit().await?;
+            return Ok(Opened::Created(id));
+        }
+        Err(err) if super::is_unique_violation(&err) => tx.rollback().await?,
+        Err(err) => return Err(err),
+    }
+    let mut tx = pool.begin().await?;
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT id, last_seq FROM conversations WHERE direct_low = ? AND direct_high = ? FOR UPDATE",
+    )
+    .bind(pair.0)
+    .bind(pair.1)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id, last_seq)) = row else {
+        return Err(sqlx::Error::RowNotFound);
+    };
+    let missing = missing_members(&mut tx, id, &members).await?;
+    join(&mut tx, id, &missing, now, last_seq).await?;
+    tx.commit().await?;
+    Ok(Opened::Existing(id))
+}
+
+/// What adding participants came to.
+pub enum Added {
+    Done,
+    /// The caller does not take part (or there is no such conversation).
+    NotFound,
+    /// A direct conversation takes no one else.
+    Direct,
+    /// The conversation would pass [`MAX_PARTICIPANTS`].
+    Full,
+}
+
+/// Adds participants, all or none; those already present keep their state.
+/// Newcomers' read markers start at the conversation's `last_seq`.
 pub async fn add_participants(
     pool: &MySqlPool,
     conversation_id: i64,
+    caller: i64,
     user_ids: &[i64],
     now: DateTime<Utc>,
-    activity_at: DateTime<Utc>,
+) -> Result<Added, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(i64, i32, bool, bool)> = sqlx::query_as(
+        "SELECT c.last_seq, c.participant_count, (c.direct_low IS NOT NULL) AS direct, \
+                EXISTS (SELECT 1 FROM conversation_participants p \
+                        WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
+         FROM conversations c WHERE c.id = ? FOR UPDATE",
+    )
+    .bind(caller)
+    .bind(conversation_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((last_seq, count, direct, true)) = row else {
+        return Ok(Added::NotFound);
+    };
+    if direct {
+        return Ok(Added::Direct);
+    }
+    let missing = missing_members(&mut tx, conversation_id, user_ids).await?;
+    if i64::from(count) + missing.len() as i64 > MAX_PARTICIPANTS {
+        return Ok(Added::Full);
+    }
+    join(&mut tx, conversation_id, &missing, now, last_seq).await?;
+    tx.commit().await?;
+    Ok(Added::Done)
+}
+
+/// The users of `user_ids` who do not take part yet.
+async fn missing_members(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    user_ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut query =
+        QueryBuilder::new("SELECT user_id FROM conversation_participants WHERE conversation_id = ");
+    query.push_bind(conversation_id).push(" AND user_id IN (");
+    let mut ids = query.separated(", ");
+    for id in user_ids {
+        ids.push_bind(*id);
+    }
+    query.push(")");
+    let present: Vec<(i64,)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    Ok(user_ids
+        .iter()
+        .copied()
+        .filter(|id| !present.iter().any(|(p,)| p == id))
+        .collect())
+}
+
+/// Makes `newcomers` participants and counts them in; the caller holds the
+/// conversation's lock.
+async fn join(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    newcomers: &[i64],
+    now: DateTime<Utc>,
+    read_up_to: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    insert_participants(&mut conn, conversation_id, user_ids, now, activity_at).await
+    if newcomers.is_empty() {
+        return Ok(());
+    }
+    insert_participants(conn, conversation_id, newcomers, now, read_up_to).await?;
+    sqlx::query("UPDATE conversations SET participant_count = participant_count + ? WHERE id = ?")
+        .bind(newcomers.len() as i64)
+        .bind(conversation_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn insert_participants(
-    conn: &mut sqlx::MySqlConnection,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     user_ids: &[i64],
     joined_at: DateTime<Utc>,
-    activity_at: DateTime<Utc>,
+    read_up_to: i64,
 ) -> Result<(), sqlx::Error> {
+    let mut sorted = user_ids.to_vec();
+    sorted.sort_unstable();
     let mut query = QueryBuilder::new(
-        "INSERT INTO conversation_participants (conversation_id, user_id, joined_at, last_activity_at) ",
+        "INSERT INTO conversation_participants (conversation_id, user_id, joined_at, last_read_seq) ",
     );
-    query.push_values(user_ids, |mut row, user_id| {
+    query.push_values(&sorted, |mut row, user_id| {
         row.push_bind(conversation_id)
             .push_bind(*user_id)
             .push_bind(joined_at.naive_utc())
-            .push_bind(activity_at.naive_utc());
+            .push_bind(read_up_to);
     });
-    query.push(" ON DUPLICATE KEY UPDATE user_id = user_id");
     query.build().execute(conn).await?;
     Ok(())
+}
+
+/// What removing a participant came to.
+pub enum Removed {
+    Done,
+    /// The caller does not take part, or the target does not.
+    NotFound,
+    /// Only the creator may remove someone else.
+    NotCreator,
+}
+
+/// Removes `target` from the conversation: the caller themselves (leaving) or,
+/// for its creator, anyone.
+pub async fn remove_participant(
+    pool: &MySqlPool,
+    conversation_id: i64,
+    caller: i64,
+    target: i64,
+) -> Result<Removed, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(Option<i64>, bool)> = sqlx::query_as(
+        "SELECT c.created_by, EXISTS (SELECT 1 FROM conversation_participants p \
+                WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
+         FROM conversations c WHERE c.id = ? FOR UPDATE",
+    )
+    .bind(caller)
+    .bind(conversation_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((creator, true)) = row else {
+        return Ok(Removed::NotFound);
+    };
+    if target != caller && creator != Some(caller) {
+        return Ok(Removed::NotCreator);
+    }
+    let deleted = sqlx::query(
+        "DELETE FROM conversation_participants WHERE conversation_id = ? AND user_id = ?",
+    )
+    .bind(conversation_id)
+    .bind(target)
+    .execute(&mut *tx)
+    .await?;
+    if deleted.rows_affected() == 0 {
+        return Ok(Removed::NotFound);
+    }
+    sqlx::query("UPDATE conversations SET participant_count = participant_count - 1 WHERE id = ?")
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Removed::Done)
 }
 
 /// One conversation, if `user_id` takes part in it.
@@ -165,7 +406,8 @@ pub async fn for_member(
 }
 
 /// A page of a user's conversations, most recent activity first, strictly
-/// after the position `(activity, id)`.
+/// after the position `(activity, id)`. The page's ids are chosen first, so
+/// last messages are looked up for that page only.
 pub async fn page_for_member(
     pool: &MySqlPool,
     user_id: i64,
@@ -174,20 +416,27 @@ pub async fn page_for_member(
 ) -> Result<Vec<ConversationRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         member_view!(),
-        "WHERE p.user_id = ? AND (p.last_activity_at < ? OR (p.last_activity_at = ? AND p.conversation_id < ?)) \
-         ORDER BY p.last_activity_at DESC, p.conversation_id DESC LIMIT ?"
+        "JOIN (SELECT pc.id FROM conversation_participants pp \
+                 JOIN conversations pc ON pc.id = pp.conversation_id \
+                WHERE pp.user_id = ? AND (pc.last_activity_at < ? \
+                      OR (pc.last_activity_at = ? AND pc.id < ?)) \
+                ORDER BY pc.last_activity_at DESC, pc.id DESC LIMIT ?) page ON page.id = c.id \
+         WHERE p.user_id = ? \
+         ORDER BY c.last_activity_at DESC, c.id DESC"
     ))
     .bind(user_id)
     .bind(after.0.naive_utc())
     .bind(after.0.naive_utc())
     .bind(after.1)
     .bind(limit)
+    .bind(user_id)
     .fetch_all(pool)
     .await
 }
 
-/// The participants of several conversations in one query, by user id.
-pub async fn participants(
+/// The first [`INLINE_PARTICIPANTS`] participants of each conversation, by
+/// user id, in one statement.
+pub async fn first_participants(
     pool: &MySqlPool,
     conversation_ids: &[i64],
 ) -> Result<Vec<(i64, PublicUser)>, sqlx::Error> {
@@ -200,15 +449,22 @@ pub async fn participants(
         #[sqlx(flatten)]
         user: PublicUser,
     }
-    let mut query = QueryBuilder::new(
-        "SELECT p.conversation_id, u.id, u.username, u.first_name, u.last_name \
-         FROM conversation_participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id IN (",
-    );
-    let mut ids = query.separated(", ");
-    for id in conversation_ids {
-        ids.push_bind(*id);
+    let mut query = QueryBuilder::new("");
+    for (i, id) in conversation_ids.iter().enumerate() {
+        if i > 0 {
+            query.push(" UNION ALL ");
+        }
+        query
+            .push(
+                "(SELECT p.conversation_id, u.id, u.username, u.first_name, u.last_name \
+                 FROM conversation_participants p JOIN users u ON u.id = p.user_id \
+                 WHERE p.conversation_id = ",
+            )
+            .push_bind(*id)
+            .push(" ORDER BY p.user_id LIMIT ")
+            .push_bind(INLINE_PARTICIPANTS)
+            .push(")");
     }
-    query.push(") ORDER BY p.conversation_id, u.id");
     let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;
     Ok(rows
         .into_iter()
@@ -216,37 +472,23 @@ pub async fn participants(
         .collect())
 }
 
-/// The creator of a conversation, if `user_id` takes part in it.
-pub async fn creator_for_member(
+/// A page of a conversation's participants by user id, after `after_user`.
+pub async fn participants_page(
     pool: &MySqlPool,
     conversation_id: i64,
-    user_id: i64,
-) -> Result<Option<Option<i64>>, sqlx::Error> {
-    let row: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT c.created_by FROM conversations c \
-         JOIN conversation_participants p ON p.conversation_id = c.id WHERE c.id = ? AND p.user_id = ?",
+    after_user: i64,
+    limit: i64,
+) -> Result<Vec<PublicUser>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.username, u.first_name, u.last_name \
+         FROM conversation_participants p JOIN users u ON u.id = p.user_id \
+         WHERE p.conversation_id = ? AND p.user_id > ? ORDER BY p.user_id LIMIT ?",
     )
     .bind(conversation_id)
-    .bind(user_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(creator,)| creator))
-}
-
-/// Removes one participant; false when they were not one.
-pub async fn remove_participant(
-    pool: &MySqlPool,
-    conversation_id: i64,
-    user_id: i64,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "DELETE FROM conversation_participants WHERE conversation_id = ? AND user_id = ?",
-    )
-    .bind(conversation_id)
-    .bind(user_id)
-    .execute(pool)
-    .await?;
-    Ok(result.rows_affected() > 0)
+    .bind(after_user)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }
 
 /// True when `user_id` takes part in the conversation.
@@ -265,14 +507,88 @@ pub async fn is_member(
     Ok(row.is_some())
 }
 
-/// Attaches the participants of every conversation on a page, in one query.
+/// A participant's read state after a mark.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ReadState {
+    pub conversation_id: i64,
+    pub last_read_seq: i64,
+    pub unread_count: i64,
+}
+
+pub enum Marked {
+    Done(ReadState),
+    NotFound,
+    /// The seq is past the conversation's last message.
+    PastTheEnd {
+        last_seq: i64,
+    },
+}
+
+/// Moves `user_id`'s read marker forward to `seq` (never back). No lock on
+/// the conversation: marking read never waits for senders.
+pub async fn mark_read(
+    pool: &MySqlPool,
+    conversation_id: i64,
+    user_id: i64,
+    seq: i64,
+) -> Result<Marked, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT c.last_seq, p.last_read_seq FROM conversation_participants p \
+         JOIN conversations c ON c.id = p.conversation_id \
+         WHERE p.conversation_id = ? AND p.user_id = ?",
+    )
+    .bind(conversation_id)
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((last_seq, marker)) = row else {
+        return Ok(Marked::NotFound);
+    };
+    if seq > last_seq {
+        return Ok(Marked::PastTheEnd { last_seq });
+    }
+    if seq > marker {
+        sqlx::query(
+            "UPDATE conversation_participants SET last_read_seq = GREATEST(last_read_seq, ?) \
+             WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(seq)
+        .bind(conversation_id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    }
+    let last_read_seq = marker.max(seq);
+    Ok(Marked::Done(ReadState {
+        conversation_id,
+        last_read_seq,
+        unread_count: last_seq - last_read_seq,
+    }))
+}
+
+/// The caller's unread messages over all their conversations, and in how many
+/// conversations they are: one pass over the user's participant rows.
+pub async fn unread_totals(pool: &MySqlPool, user_id: i64) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(c.last_seq - p.last_read_seq), 0) AS SIGNED), \
+                CAST(COALESCE(SUM(c.last_seq > p.last_read_seq), 0) AS SIGNED) \
+         FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+         WHERE p.user_id = ?",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Attaches the first participants of every conversation on a page, in one
+/// query.
 pub async fn with_participants(
     pool: &MySqlPool,
     rows: Vec<ConversationRow>,
 ) -> Result<Vec<Conversation>, sqlx::Error> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut by_conversation: HashMap<i64, Vec<PublicUser>> = HashMap::new();
-    for (conversation_id, user) in participants(pool, &ids).await? {
+    for (conversation_id, user) in first_participants(pool, &ids).await? {
         by_conversation
             .entry(conversation_id)
             .or_default()

@@ -1,8 +1,14 @@
-//! Messages: idempotent sends and keyset pages over `(conversation_id, id)`.
+//! Messages: sends, edits and deletes in the conversation's order, and keyset
+//! pages by `seq` or by `version`.
+//!
+//! Every change of a conversation first locks its row (`SELECT ... FOR
+//! UPDATE`) and takes the next `seq`/`version` from it, so numbers are handed
+//! out in the order the changes commit, with no gaps. Lock order is always the
+//! conversation row, then participant or message rows.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::{FromRow, MySqlPool};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, MySqlConnection, MySqlPool};
 
 use crate::domain::{ClientId, MessageBody};
 use crate::store::users::{PublicUser, User};
@@ -11,11 +17,18 @@ use crate::store::users::{PublicUser, User};
 pub struct Message {
     pub id: i64,
     pub conversation_id: i64,
+    pub seq: i64,
+    pub version: i64,
     pub sender: PublicUser,
-    pub body: String,
+    /// `None` once deleted: the message stays as a tombstone.
+    pub body: Option<String>,
     pub client_id: Option<String>,
     #[serde(serialize_with = "crate::time::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::serialize_option")]
+    pub edited_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::serialize_option")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A message row joined with its sender, as every message query selects it.
@@ -23,9 +36,13 @@ pub struct Message {
 pub(crate) struct MessageRow {
     id: i64,
     conversation_id: i64,
-    body: String,
+    seq: i64,
+    version: i64,
+    body: Option<String>,
     client_id: Option<String>,
     created_at: DateTime<Utc>,
+    edited_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
     sender_id: i64,
     sender_username: String,
     sender_first_name: String,
@@ -37,6 +54,8 @@ impl From<MessageRow> for Message {
         Message {
             id: row.id,
             conversation_id: row.conversation_id,
+            seq: row.seq,
+            version: row.version,
             sender: PublicUser {
                 id: row.sender_id,
                 username: row.sender_username,
@@ -46,13 +65,16 @@ impl From<MessageRow> for Message {
             body: row.body,
             client_id: row.client_id,
             created_at: row.created_at,
+            edited_at: row.edited_at,
+            deleted_at: row.deleted_at,
         }
     }
 }
 
 macro_rules! message_columns {
     () => {
-        "m.id, m.conversation_id, m.body, m.client_id, m.created_at, \
+        "m.id, m.conversation_id, m.seq, m.version, m.body, m.client_id, m.created_at, \
+         m.edited_at, m.deleted_at, \
          s.id AS sender_id, s.username AS sender_username, \
          s.first_name AS sender_first_name, s.last_name AS sender_last_name"
     };
@@ -66,9 +88,32 @@ pub enum Sent {
     NotParticipant,
 }
 
-/// Stores a message if, and only if, the sender is a participant: the
-/// membership check and the insert are one statement, so a sender removed
-/// meanwhile cannot slip a message in.
+/// The conversation's counters, locked until the transaction ends, if
+/// `user_id` takes part in it. Only the conversation row is locked: the
+/// membership subquery is a plain read, and membership changes take this same
+/// lock first.
+async fn lock_for_member(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    user_id: i64,
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let row: Option<(i64, i64, bool)> = sqlx::query_as(
+        "SELECT c.last_seq, c.last_version, EXISTS (SELECT 1 FROM conversation_participants p \
+                WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
+         FROM conversations c WHERE c.id = ? FOR UPDATE",
+    )
+    .bind(user_id)
+    .bind(conversation_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row
+        .filter(|(_, _, member)| *member)
+        .map(|(seq, version, _)| (seq, version)))
+}
+
+/// Stores a message as the conversation's next `seq` and `version`, moves the
+/// sender's read marker to it and the conversation's activity forward, in one
+/// transaction; only a participant can send.
 pub async fn send(
     pool: &MySqlPool,
     conversation_id: i64,
@@ -77,36 +122,33 @@ pub async fn send(
     client_id: Option<&ClientId>,
     now: DateTime<Utc>,
 ) -> Result<Sent, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some((last_seq, last_version)) =
+        lock_for_member(&mut tx, conversation_id, sender.id).await?
+    else {
+        return Ok(Sent::NotParticipant);
+    };
+    let (seq, version) = (last_seq + 1, last_version + 1);
     let inserted = sqlx::query(
-        "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at) \
-         SELECT ?, ?, ?, ?, ? FROM conversation_participants WHERE conversation_id = ? AND user_id = ?",
+        "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at, seq, version) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(conversation_id)
     .bind(sender.id)
     .bind(body.as_str())
     .bind(client_id.map(ClientId::as_str))
     .bind(now.naive_utc())
-    .bind(conversation_id)
-    .bind(sender.id)
-    .execute(pool)
+    .bind(seq)
+    .bind(version)
+    .execute(&mut *tx)
     .await;
-    let message = match inserted {
-        Ok(result) if result.rows_affected() == 0 => return Ok(Sent::NotParticipant),
-        Ok(result) => Message {
-            id: i64::try_from(result.last_insert_id())
-                .map_err(|e| sqlx::Error::Decode(e.into()))?,
-            conversation_id,
-            sender: PublicUser {
-                id: sender.id,
-                username: sender.username.clone(),
-                first_name: sender.first_name.clone(),
-                last_name: sender.last_name.clone(),
-            },
-            body: body.as_str().to_string(),
-            client_id: client_id.map(|c| c.as_str().to_string()),
-            created_at: now,
-        },
+    let id = match inserted {
+        Ok(result) => {
+            i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))?
+        }
+        // Under the conversation's lock only the idempotency key can collide.
         Err(err) if super::is_unique_violation(&err) && client_id.is_some() => {
+            tx.rollback().await?;
             let stored = by_client_id(
                 pool,
                 conversation_id,
@@ -114,11 +156,38 @@ pub async fn send(
                 client_id.map(ClientId::as_str),
             )
             .await?;
-            return Ok(stored.map_or(Sent::NotParticipant, Sent::Repeated));
+            return stored.map(Sent::Repeated).ok_or(err);
         }
         Err(err) => return Err(err),
     };
-    Ok(Sent::Created(message))
+    sqlx::query(
+        "UPDATE conversations c JOIN conversation_participants p \
+           ON p.conversation_id = c.id AND p.user_id = ? \
+         SET c.last_seq = ?, c.last_version = ?, \
+             c.last_activity_at = GREATEST(c.last_activity_at, ?), p.last_read_seq = ? \
+         WHERE c.id = ?",
+    )
+    .bind(sender.id)
+    .bind(seq)
+    .bind(version)
+    .bind(now.naive_utc())
+    .bind(seq)
+    .bind(conversation_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Sent::Created(Message {
+        id,
+        conversation_id,
+        seq,
+        version,
+        sender: PublicUser::from(sender),
+        body: Some(body.as_str().to_string()),
+        client_id: client_id.map(|c| c.as_str().to_string()),
+        created_at: now,
+        edited_at: None,
+        deleted_at: None,
+    }))
 }
 
 async fn by_client_id(
@@ -141,56 +210,135 @@ async fn by_client_id(
     Ok(row.map(Message::from))
 }
 
-/// Moves the conversation's activity forward for every participant, so that
-/// it lists first; never backwards, whatever order concurrent sends finish in.
-pub async fn touch_activity(
+/// What a change to an existing message is.
+pub enum Change<'a> {
+    Edit(&'a MessageBody),
+    Delete,
+}
+
+pub enum Changed {
+    /// The message as it now stands.
+    Done(Message),
+    /// Deleting a tombstone again: nothing changed.
+    Unchanged,
+    /// No such message in a conversation the caller takes part in.
+    NotFound,
+    /// The caller is a participant but not the message's sender.
+    NotSender,
+    /// Editing a deleted message.
+    Deleted,
+}
+
+/// Edits or deletes a message of `editor`'s, taking the conversation's next
+/// `version`.
+pub async fn change(
     pool: &MySqlPool,
     conversation_id: i64,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE conversation_participants SET last_activity_at = ? \
-         WHERE conversation_id = ? AND last_activity_at < ?",
-    )
-    .bind(at.naive_utc())
+    message_id: i64,
+    editor: i64,
+    change: Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<Changed, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some((_, last_version)) = lock_for_member(&mut tx, conversation_id, editor).await? else {
+        return Ok(Changed::NotFound);
+    };
+    let row: Option<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users s ON s.id = m.sender_id \
+          WHERE m.id = ? AND m.conversation_id = ?"
+    ))
+    .bind(message_id)
     .bind(conversation_id)
-    .bind(at.naive_utc())
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(())
+    let Some(mut message) = row.map(Message::from) else {
+        return Ok(Changed::NotFound);
+    };
+    if message.sender.id != editor {
+        return Ok(Changed::NotSender);
+    }
+    let version = last_version + 1;
+    match (change, message.deleted_at.is_some()) {
+        (Change::Edit(_), true) => return Ok(Changed::Deleted),
+        (Change::Delete, true) => return Ok(Changed::Unchanged),
+        (Change::Edit(body), false) => {
+            sqlx::query("UPDATE messages SET body = ?, edited_at = ?, version = ? WHERE id = ?")
+                .bind(body.as_str())
+                .bind(now.naive_utc())
+                .bind(version)
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?;
+            message.body = Some(body.as_str().to_string());
+            message.edited_at = Some(now);
+        }
+        (Change::Delete, false) => {
+            sqlx::query(
+                "UPDATE messages SET body = NULL, deleted_at = ?, version = ? WHERE id = ?",
+            )
+            .bind(now.naive_utc())
+            .bind(version)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+            message.body = None;
+            message.deleted_at = Some(now);
+        }
+    }
+    sqlx::query("UPDATE conversations SET last_version = ? WHERE id = ?")
+        .bind(version)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    message.version = version;
+    Ok(Changed::Done(message))
 }
 
-/// Which way a page runs from its starting id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Newest first, ids below the bound.
+/// Which messages a page holds, from which position; a cursor carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Walk {
+    /// Newest first: `seq` below the bound.
+    #[serde(rename = "o")]
     Older,
-    /// Oldest first, ids above the bound.
-    Newer,
+    /// Oldest first: `seq` above the bound.
+    #[serde(rename = "a")]
+    After,
+    /// In change order: `version` above the bound.
+    #[serde(rename = "s")]
+    Since,
 }
 
-/// Up to `limit` messages of a conversation beyond `bound` in `direction`.
+/// Up to `limit` messages of a conversation beyond `bound` along `walk`.
 /// The index is forced: on a large conversation MariaDB was seen to choose a
 /// `ref` scan of the whole conversation over the `range` this query needs.
 pub async fn page(
     pool: &MySqlPool,
     conversation_id: i64,
     bound: i64,
-    direction: Direction,
+    walk: Walk,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    let sql = match direction {
-        Direction::Older => concat!(
+    let sql = match walk {
+        Walk::Older => concat!(
             "SELECT ",
             message_columns!(),
-            " FROM messages m FORCE INDEX (messages_by_conversation) JOIN users s ON s.id = m.sender_id \
-              WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?"
+            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
+              WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
         ),
-        Direction::Newer => concat!(
+        Walk::After => concat!(
             "SELECT ",
             message_columns!(),
-            " FROM messages m FORCE INDEX (messages_by_conversation) JOIN users s ON s.id = m.sender_id \
-              WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id ASC LIMIT ?"
+            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
+              WHERE m.conversation_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
+        ),
+        Walk::Since => concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m FORCE INDEX (messages_version) JOIN users s ON s.id = m.sender_id \
+              WHERE m.conversation_id = ? AND m.version > ? ORDER BY m.version ASC LIMIT ?"
         ),
     };
     let rows: Vec<MessageRow> = sqlx::query_as(sql)

@@ -27,6 +27,17 @@ pub struct PublicUser {
     pub last_name: String,
 }
 
+impl From<&User> for PublicUser {
+    fn from(user: &User) -> Self {
+        PublicUser {
+            id: user.id,
+            username: user.username.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+        }
+    }
+}
+
 /// A user with the hash needed to check a login.
 #[derive(FromRow)]
 pub struct Credentials {
