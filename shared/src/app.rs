@@ -4,12 +4,14 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
 use http::{HeaderMap, header};
-use lambda_http::{Body, Request, Response, service_fn};
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde::de::DeserializeOwned;
 use sqlx::MySqlPool;
+use tokio::time::{Instant, timeout_at};
 
 use crate::access_token::AccessTokens;
 use crate::config::Config;
@@ -141,9 +143,15 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Caller {
 /// Runs one request through a function's routes. Every request, answered or
 /// refused, leaves one request-log line.
 pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response<Body> {
+    let deadline = deadline(state, &req);
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let caller = authenticate(state, &parts.headers).await;
+    let caller = timeout_at(deadline, authenticate(state, &parts.headers))
+        .await
+        .unwrap_or_else(|_| Caller::Failed {
+            unavailable: true,
+            detail: "request deadline passed while authenticating".into(),
+        });
     let username = caller.username().map(str::to_owned);
     let outcome =
         match request::check_body_size(&body).and_then(|()| router.at(&parts.method, &path)) {
@@ -154,19 +162,41 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
                     query: parts.uri.query().map(str::to_owned),
                     body,
                 };
-                match endpoint {
-                    Endpoint::Public(handler) => handler(ctx).await,
-                    Endpoint::Authenticated(handler) => match caller.into_user() {
-                        Ok(user) => handler(user, ctx).await,
-                        Err(err) => Err(err),
-                    },
-                }
+                let work = async {
+                    match endpoint {
+                        Endpoint::Public(handler) => handler(ctx).await,
+                        Endpoint::Authenticated(handler) => handler(caller.into_user()?, ctx).await,
+                    }
+                };
+                timeout_at(deadline, work).await.unwrap_or_else(|_| {
+                    Err(ApiError::Unavailable(anyhow!(
+                        "request deadline passed: {path}"
+                    )))
+                })
             }
             Err(err) => Err(err),
         };
     let response = outcome.unwrap_or_else(ApiError::into_response);
     state.request_log.record(username.as_deref(), &path);
     response
+}
+
+/// Kept between the deadline and the end of the Lambda invocation, for the
+/// answer to get out.
+const INVOCATION_MARGIN: Duration = Duration::from_millis(500);
+
+/// When this request must have answered: the configured deadline, or sooner
+/// when the Lambda invocation ends sooner.
+fn deadline(state: &AppState, req: &Request) -> Instant {
+    let now = Instant::now();
+    let configured = state.config.request_deadline;
+    let remaining = req.lambda_context_ref().and_then(|context| {
+        let ends = UNIX_EPOCH + Duration::from_millis(context.deadline);
+        ends.duration_since(SystemTime::now())
+            .ok()
+            .map(|left| left.saturating_sub(INVOCATION_MARGIN))
+    });
+    now + remaining.map_or(configured, |left| left.min(configured))
 }
 
 /// A function's `main`: tracing, state, then the Lambda runtime loop.

@@ -13,6 +13,9 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub login_throttle: LoginThrottleConfig,
     pub request_log_file: PathBuf,
+    /// Every request answers within this time (or sooner, when the Lambda
+    /// invocation has less left): a JSON 503 instead of the gateway's error.
+    pub request_deadline: Duration,
     /// Apply pending migrations at cold start (local runs); in the cloud a
     /// one-shot step applies them instead.
     pub migrate_on_start: bool,
@@ -23,6 +26,9 @@ pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// How long a statement waits for a row or table lock before it fails
+    /// (and the request answers 503); below the request deadline.
+    pub lock_wait_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -109,6 +115,9 @@ impl DatabaseConfig {
             acquire_timeout: Duration::from_millis(
                 vars.number("DATABASE_ACQUIRE_TIMEOUT_MS", 3_000)?,
             ),
+            lock_wait_timeout: Duration::from_secs(
+                vars.number("DATABASE_LOCK_WAIT_TIMEOUT_SECONDS", 5)?,
+            ),
         })
     }
 }
@@ -127,8 +136,15 @@ impl Config {
                 secret.len()
             )));
         }
+        let database = DatabaseConfig::from_vars(&vars)?;
+        let request_deadline = Duration::from_millis(vars.number("REQUEST_DEADLINE_MS", 10_000)?);
+        if database.lock_wait_timeout >= request_deadline {
+            return Err(ConfigError(
+                "DATABASE_LOCK_WAIT_TIMEOUT_SECONDS must be below REQUEST_DEADLINE_MS".into(),
+            ));
+        }
         Ok(Config {
-            database: DatabaseConfig::from_vars(&vars)?,
+            database,
             tokens: TokenConfig {
                 secret,
                 issuer: vars
@@ -150,6 +166,7 @@ impl Config {
                 .get("REQUEST_LOG_FILE")
                 .unwrap_or_else(|| "user_requests.log".into())
                 .into(),
+            request_deadline,
             migrate_on_start: vars.flag("MIGRATE_ON_START")?,
         })
     }

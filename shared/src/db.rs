@@ -22,21 +22,30 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// the table's AUTO-INC lock, and concurrent sends and activity updates then
 /// wait on each other until the lock-wait timeout (seen at 32 concurrent
 /// senders). At READ COMMITTED that SELECT is a plain consistent read.
+///
+/// Lock waits (rows and tables) end within `lock_wait_timeout`, below the
+/// request deadline, so a request stuck behind a lock fails with a 503 of its
+/// own rather than leaving a statement waiting on a connection it abandoned.
 pub fn pool(config: &DatabaseConfig) -> anyhow::Result<MySqlPool> {
     let options = MySqlConnectOptions::from_str(&config.url)
         .context("DATABASE_URL is not a valid MySQL URL")?
         .charset("utf8mb4")
         .timezone(Some("+00:00".into()));
+    let lock_wait = config.lock_wait_timeout.as_secs().max(1);
     Ok(MySqlPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(0)
         .acquire_timeout(config.acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(60)))
         .test_before_acquire(true)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
                 conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                     .await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "SET SESSION innodb_lock_wait_timeout = {lock_wait}, lock_wait_timeout = {lock_wait}"
+                )))
+                .await?;
                 Ok(())
             })
         })

@@ -95,6 +95,7 @@ pub fn test_config(log_file: PathBuf) -> Config {
             url: "mysql://unused-the-pool-is-given".into(),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
+            lock_wait_timeout: Duration::from_secs(5),
         },
         tokens: TokenConfig {
             secret: SECRET.to_vec(),
@@ -108,6 +109,7 @@ pub fn test_config(log_file: PathBuf) -> Config {
             window: Duration::from_secs(900),
         },
         request_log_file: log_file,
+        request_deadline: Duration::from_secs(10),
         migrate_on_start: false,
     }
 }
@@ -189,7 +191,17 @@ impl TestApp {
     /// A second application on this test's database, with the pool the
     /// functions build (its session settings included) of `connections`.
     pub async fn production_state(&self, connections: u32) -> AppState {
+        self.production_state_with(connections, |_| {}).await
+    }
+
+    /// [`Self::production_state`] with adjusted settings.
+    pub async fn production_state_with(
+        &self,
+        connections: u32,
+        adjust: impl FnOnce(&mut Config),
+    ) -> AppState {
         let mut config = test_config(self.log_file.clone());
+        adjust(&mut config);
         config.database.url = database_url(self.pool()).await;
         config.database.max_connections = connections;
         let pool = shared::db::pool(&config.database).expect("a valid database URL");
