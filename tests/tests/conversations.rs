@@ -533,4 +533,42 @@ async fn listing_conversations_takes_three_statements_whatever_the_page(pool: My
     assert_eq!(shown.status, 200);
     println!("show conversation: {show_count} statements");
     assert_eq!(show_count, 3);
+
+    let (members, members_count) = count_statements(app.get(
+        &format!("/api/conversations/{id}/participants"),
+        Some(&alice.access),
+    ))
+    .await;
+    assert_eq!(members.status, 200);
+    assert_eq!(members_count, 3);
+
+    // Opening a direct conversation: authentication, the users check, then
+    // BEGIN, the conversation, its participants, COMMIT, and the caller's view
+    // (conversation, participants). Opening it again finds it.
+    let bob = app.user("bob-direct").await;
+    let open = || {
+        app.post(
+            "/api/conversations",
+            Some(&alice.access),
+            json!({"participant_ids": [bob.id], "direct": true}),
+        )
+    };
+    let (opened, open_count) = count_statements(open()).await;
+    assert_eq!(opened.status, 201);
+    assert_eq!(open_count, 8);
+    let (again, again_count) = count_statements(open()).await;
+    assert_eq!(again.status, 200);
+    println!("open direct: {open_count} statements, {again_count} when it exists");
+    assert_eq!(again_count, 11);
+
+    let carol = app.user("carol-added").await;
+    let (added, add_count) = count_statements(app.post(
+        &format!("/api/conversations/{id}/participants"),
+        Some(&alice.access),
+        json!({"user_ids": [carol.id]}),
+    ))
+    .await;
+    assert_eq!(added.status, 200);
+    println!("add participants: {add_count} statements");
+    assert_eq!(add_count, 11);
 }
