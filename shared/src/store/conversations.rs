@@ -389,21 +389,39 @@ pub async fn remove_participant(
     Ok(Removed::Done)
 }
 
+/// Binds conversation id and user id (its plan is checked by the tests).
+pub const FOR_MEMBER_SQL: &str = concat!(
+    member_view!(),
+    "WHERE p.conversation_id = ? AND p.user_id = ?"
+);
+
 /// One conversation, if `user_id` takes part in it.
 pub async fn for_member(
     pool: &MySqlPool,
     conversation_id: i64,
     user_id: i64,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        member_view!(),
-        "WHERE p.conversation_id = ? AND p.user_id = ?"
-    ))
-    .bind(conversation_id)
-    .bind(user_id)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(FOR_MEMBER_SQL)
+        .bind(conversation_id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
 }
+
+/// A page of a user's conversations: binds user id, activity bound (twice),
+/// id bound, limit and user id (its plan is checked by the tests). The join
+/// order is fixed: from the user's participant rows to their conversations,
+/// never a walk of all conversations (seen chosen for a user in most of them).
+pub const PAGE_FOR_MEMBER_SQL: &str = concat!(
+    member_view!(),
+    "JOIN (SELECT STRAIGHT_JOIN pc.id FROM conversation_participants pp \
+                 JOIN conversations pc ON pc.id = pp.conversation_id \
+                WHERE pp.user_id = ? AND (pc.last_activity_at < ? \
+                      OR (pc.last_activity_at = ? AND pc.id < ?)) \
+                ORDER BY pc.last_activity_at DESC, pc.id DESC LIMIT ?) page ON page.id = c.id \
+         WHERE p.user_id = ? \
+         ORDER BY c.last_activity_at DESC, c.id DESC"
+);
 
 /// A page of a user's conversations, most recent activity first, strictly
 /// after the position `(activity, id)`. The page's ids are chosen first, so
@@ -414,24 +432,15 @@ pub async fn page_for_member(
     after: (DateTime<Utc>, i64),
     limit: i64,
 ) -> Result<Vec<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        member_view!(),
-        "JOIN (SELECT pc.id FROM conversation_participants pp \
-                 JOIN conversations pc ON pc.id = pp.conversation_id \
-                WHERE pp.user_id = ? AND (pc.last_activity_at < ? \
-                      OR (pc.last_activity_at = ? AND pc.id < ?)) \
-                ORDER BY pc.last_activity_at DESC, pc.id DESC LIMIT ?) page ON page.id = c.id \
-         WHERE p.user_id = ? \
-         ORDER BY c.last_activity_at DESC, c.id DESC"
-    ))
-    .bind(user_id)
-    .bind(after.0.naive_utc())
-    .bind(after.0.naive_utc())
-    .bind(after.1)
-    .bind(limit)
-    .bind(user_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(PAGE_FOR_MEMBER_SQL)
+        .bind(user_id)
+        .bind(after.0.naive_utc())
+        .bind(after.0.naive_utc())
+        .bind(after.1)
+        .bind(limit)
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// The first [`INLINE_PARTICIPANTS`] participants of each conversation, by
@@ -472,6 +481,12 @@ pub async fn first_participants(
         .collect())
 }
 
+/// Binds conversation id, user id bound and limit (its plan is checked by the
+/// tests).
+pub const PARTICIPANTS_PAGE_SQL: &str = "SELECT u.id, u.username, u.first_name, u.last_name \
+         FROM conversation_participants p JOIN users u ON u.id = p.user_id \
+         WHERE p.conversation_id = ? AND p.user_id > ? ORDER BY p.user_id LIMIT ?";
+
 /// A page of a conversation's participants by user id, after `after_user`.
 pub async fn participants_page(
     pool: &MySqlPool,
@@ -479,16 +494,12 @@ pub async fn participants_page(
     after_user: i64,
     limit: i64,
 ) -> Result<Vec<PublicUser>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.username, u.first_name, u.last_name \
-         FROM conversation_participants p JOIN users u ON u.id = p.user_id \
-         WHERE p.conversation_id = ? AND p.user_id > ? ORDER BY p.user_id LIMIT ?",
-    )
-    .bind(conversation_id)
-    .bind(after_user)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(PARTICIPANTS_PAGE_SQL)
+        .bind(conversation_id)
+        .bind(after_user)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
 }
 
 /// True when `user_id` takes part in the conversation.
@@ -566,18 +577,19 @@ pub async fn mark_read(
     }))
 }
 
+/// Binds the user id (its plan is checked by the tests).
+pub const UNREAD_TOTALS_SQL: &str = "SELECT CAST(COALESCE(SUM(c.last_seq - p.last_read_seq), 0) AS SIGNED), \
+                CAST(COALESCE(SUM(c.last_seq > p.last_read_seq), 0) AS SIGNED) \
+         FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+         WHERE p.user_id = ?";
+
 /// The caller's unread messages over all their conversations, and in how many
 /// conversations they are: one pass over the user's participant rows.
 pub async fn unread_totals(pool: &MySqlPool, user_id: i64) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(c.last_seq - p.last_read_seq), 0) AS SIGNED), \
-                CAST(COALESCE(SUM(c.last_seq > p.last_read_seq), 0) AS SIGNED) \
-         FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
-         WHERE p.user_id = ?",
-    )
-    .bind(user_id)
-    .fetch_one(pool)
-    .await
+    sqlx::query_as(UNREAD_TOTALS_SQL)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
 }
 
 /// Attaches the first participants of every conversation on a page, in one

@@ -88,6 +88,11 @@ pub enum Sent {
     NotParticipant,
 }
 
+/// Binds user id and conversation id (its plan is checked by the tests).
+pub const LOCK_FOR_MEMBER_SQL: &str = "SELECT c.last_seq, c.last_version, EXISTS (SELECT 1 FROM conversation_participants p \
+            WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
+     FROM conversations c WHERE c.id = ? FOR UPDATE";
+
 /// The conversation's counters, locked until the transaction ends, if
 /// `user_id` takes part in it. Only the conversation row is locked: the
 /// membership subquery is a plain read, and membership changes take this same
@@ -97,15 +102,11 @@ async fn lock_for_member(
     conversation_id: i64,
     user_id: i64,
 ) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    let row: Option<(i64, i64, bool)> = sqlx::query_as(
-        "SELECT c.last_seq, c.last_version, EXISTS (SELECT 1 FROM conversation_participants p \
-                WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
-         FROM conversations c WHERE c.id = ? FOR UPDATE",
-    )
-    .bind(user_id)
-    .bind(conversation_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row: Option<(i64, i64, bool)> = sqlx::query_as(LOCK_FOR_MEMBER_SQL)
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(row
         .filter(|(_, _, member)| *member)
         .map(|(seq, version, _)| (seq, version)))
@@ -311,6 +312,31 @@ pub enum Walk {
     Since,
 }
 
+/// The page query of each walk, binding conversation id, bound and limit (its
+/// plan is checked by the tests).
+pub fn page_sql(walk: Walk) -> &'static str {
+    match walk {
+        Walk::Older => concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
+          WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+        ),
+        Walk::After => concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
+          WHERE m.conversation_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
+        ),
+        Walk::Since => concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m FORCE INDEX (messages_version) JOIN users s ON s.id = m.sender_id \
+          WHERE m.conversation_id = ? AND m.version > ? ORDER BY m.version ASC LIMIT ?"
+        ),
+    }
+}
+
 /// Up to `limit` messages of a conversation beyond `bound` along `walk`.
 /// The index is forced: on a large conversation MariaDB was seen to choose a
 /// `ref` scan of the whole conversation over the `range` this query needs.
@@ -321,27 +347,7 @@ pub async fn page(
     walk: Walk,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    let sql = match walk {
-        Walk::Older => concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
-              WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
-        ),
-        Walk::After => concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
-              WHERE m.conversation_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
-        ),
-        Walk::Since => concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m FORCE INDEX (messages_version) JOIN users s ON s.id = m.sender_id \
-              WHERE m.conversation_id = ? AND m.version > ? ORDER BY m.version ASC LIMIT ?"
-        ),
-    };
-    let rows: Vec<MessageRow> = sqlx::query_as(sql)
+    let rows: Vec<MessageRow> = sqlx::query_as(page_sql(walk))
         .bind(conversation_id)
         .bind(bound)
         .bind(limit)
