@@ -3,7 +3,6 @@
 //! `client_id` into one conversation. No deadlock, no 5xx, counters exact.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use api_tests::{Gateway, TestApp};
 use lambda_http::Body;
