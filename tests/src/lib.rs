@@ -76,6 +76,26 @@ impl Gateway {
 
 static GATEWAY: std::sync::LazyLock<Gateway> = std::sync::LazyLock::new(Gateway::new);
 
+/// A request with a bearer token through the gateway's routing on any
+/// application state (as another Lambda instance, with the production pool):
+/// the status and the JSON body (null when empty).
+pub async fn call_on(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(body.map_or(Body::Empty, |b| Body::Text(b.to_string())))
+        .expect("a valid test request");
+    let response = TestResponse::from(GATEWAY.handle(state, request).await);
+    (response.status, response.body)
+}
+
 /// The URL of the fresh database `#[sqlx::test]` made for the running test.
 pub async fn database_url(pool: &MySqlPool) -> String {
     let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")

@@ -4,36 +4,9 @@
 
 use std::collections::HashMap;
 
-use api_tests::{Gateway, TestApp};
-use lambda_http::Body;
-use lambda_http::http::Request;
-use serde_json::{Value, json};
-use shared::AppState;
+use api_tests::{TestApp, call_on};
+use serde_json::json;
 use sqlx::MySqlPool;
-
-async fn call(
-    state: &AppState,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .body(body.map_or(Body::Empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = Gateway::new().handle(state, request).await;
-    let status = response.status().as_u16();
-    let bytes = response.body().as_ref();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(bytes).unwrap()
-    };
-    (status, value)
-}
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn concurrent_adds_removes_leaves_and_sends_never_deadlock(pool: MySqlPool) {
@@ -71,7 +44,7 @@ async fn concurrent_adds_removes_leaves_and_sends_never_deadlock(pool: MySqlPool
                         if round % 2 == 1 {
                             batch.reverse();
                         }
-                        call(
+                        call_on(
                             &state,
                             "POST",
                             &format!("{base}/participants"),
@@ -82,7 +55,7 @@ async fn concurrent_adds_removes_leaves_and_sends_never_deadlock(pool: MySqlPool
                     }
                     // The creator removes someone.
                     1 => {
-                        call(
+                        call_on(
                             &state,
                             "DELETE",
                             &format!("{base}/participants/{target}"),
@@ -93,7 +66,7 @@ async fn concurrent_adds_removes_leaves_and_sends_never_deadlock(pool: MySqlPool
                     }
                     // A participant leaves.
                     2 => {
-                        call(
+                        call_on(
                             &state,
                             "DELETE",
                             &format!("{base}/participants/{}", ids[n]),
@@ -104,7 +77,7 @@ async fn concurrent_adds_removes_leaves_and_sends_never_deadlock(pool: MySqlPool
                     }
                     // Sends beside it all.
                     _ => {
-                        call(
+                        call_on(
                             &state,
                             "POST",
                             &format!("{base}/messages"),
@@ -165,7 +138,7 @@ async fn concurrent_sends_with_and_without_client_ids_store_each_once_in_order(p
             json!({"body": format!("keyed {}", n % 8), "client_id": format!("k{}", n % 8)})
         };
         tasks.push(tokio::spawn(async move {
-            call(
+            call_on(
                 &state,
                 "POST",
                 &format!("/api/conversations/{id}/messages"),

@@ -7,10 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use api_tests::{Gateway, TestApp, TestUser};
-use lambda_http::Body;
-use lambda_http::http::Request;
-use serde_json::{Value, json};
+use api_tests::{TestApp, TestUser, call_on};
+use serde_json::json;
 use shared::AppState;
 use sqlx::MySqlPool;
 
@@ -18,42 +16,12 @@ const SENDERS: usize = 32;
 const MESSAGES_EACH: usize = 500;
 const CONVERSATIONS: usize = 4;
 
-async fn call(
-    gateway: &Gateway,
-    state: &AppState,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .body(
-            body.map(|b| Body::Text(b.to_string()))
-                .unwrap_or(Body::Empty),
-        )
-        .unwrap();
-    let response = gateway.handle(state, request).await;
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null),
-    )
-}
-
 /// Walks a conversation from the newest message to the oldest.
-async fn walk(
-    gateway: &Gateway,
-    state: &AppState,
-    conversation: i64,
-    reader: &str,
-) -> (Vec<i64>, usize) {
+async fn walk(state: &AppState, conversation: i64, reader: &str) -> (Vec<i64>, usize) {
     let (mut ids, mut requests) = (Vec::new(), 0);
     let mut path = format!("/api/conversations/{conversation}/messages?page_size=100");
     loop {
-        let (status, page) = call(gateway, state, "GET", &path, reader, None).await;
+        let (status, page) = call_on(state, "GET", &path, reader, None).await;
         requests += 1;
         assert_eq!(status, 200, "{page}");
         ids.extend(
@@ -78,7 +46,6 @@ async fn walk(
 async fn thirty_two_senders_and_readers_lose_and_repeat_nothing(pool: MySqlPool) {
     let app = TestApp::new(pool);
     let state = app.production_state(40).await;
-    let gateway = Arc::new(Gateway::new());
 
     let mut senders: Vec<TestUser> = Vec::new();
     for n in 0..SENDERS {
@@ -97,15 +64,14 @@ async fn thirty_two_senders_and_readers_lose_and_repeat_nothing(pool: MySqlPool)
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (n, sender) in senders.iter().enumerate() {
-        let (state, gateway, token) = (state.clone(), Arc::clone(&gateway), sender.access.clone());
+        let (state, token) = (state.clone(), sender.access.clone());
         let conversation = conversations[n % CONVERSATIONS];
         tasks.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for m in 0..MESSAGES_EACH {
                 let path = format!("/api/conversations/{conversation}/messages");
                 let body = json!({"body": format!("{n}/{m}"), "client_id": format!("{n}-{m}")});
-                let (status, message) =
-                    call(&gateway, &state, "POST", &path, &token, Some(body)).await;
+                let (status, message) = call_on(&state, "POST", &path, &token, Some(body)).await;
                 assert_eq!(status, 201, "sender {n} message {m}: {message}");
                 acknowledged.push((conversation, message["id"].as_i64().unwrap()));
             }
@@ -115,17 +81,12 @@ async fn thirty_two_senders_and_readers_lose_and_repeat_nothing(pool: MySqlPool)
     let sending = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut reader_tasks = Vec::new();
     for (c, reader) in readers.iter().enumerate() {
-        let (state, gateway, token, sending) = (
-            state.clone(),
-            Arc::clone(&gateway),
-            reader.access.clone(),
-            Arc::clone(&sending),
-        );
+        let (state, token, sending) = (state.clone(), reader.access.clone(), Arc::clone(&sending));
         let conversation = conversations[c];
         reader_tasks.push(tokio::spawn(async move {
             let mut requests = 0;
             while sending.load(std::sync::atomic::Ordering::Relaxed) {
-                let (ids, made) = walk(&gateway, &state, conversation, &token).await;
+                let (ids, made) = walk(&state, conversation, &token).await;
                 requests += made;
                 let unique: HashSet<_> = ids.iter().collect();
                 assert_eq!(unique.len(), ids.len(), "a page walk repeated a message");
@@ -153,9 +114,8 @@ async fn thirty_two_senders_and_readers_lose_and_repeat_nothing(pool: MySqlPool)
     }
     let elapsed = started.elapsed();
 
-    let gateway = Gateway::new();
     for (c, conversation) in conversations.iter().enumerate() {
-        let (ids, made) = walk(&gateway, &state, *conversation, &readers[c].access).await;
+        let (ids, made) = walk(&state, *conversation, &readers[c].access).await;
         read_requests += made;
         let listed: HashSet<i64> = ids.iter().copied().collect();
         assert_eq!(listed.len(), ids.len(), "listed twice");

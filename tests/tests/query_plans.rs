@@ -5,9 +5,10 @@
 
 use serde_json::Value;
 use shared::store::conversations::{
-    FOR_MEMBER_SQL, PAGE_FOR_MEMBER_SQL, PARTICIPANTS_PAGE_SQL, UNREAD_TOTALS_SQL,
+    FOR_MEMBER_SQL, LOCK_FOR_MEMBER_SQL, PAGE_FOR_MEMBER_SQL, PARTICIPANTS_PAGE_SQL,
+    UNREAD_TOTALS_SQL,
 };
-use shared::store::messages::{LOCK_FOR_MEMBER_SQL, Walk, page_sql};
+use shared::store::messages::{Walk, page_sql};
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySqlPool, Row};
 

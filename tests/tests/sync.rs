@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_tests::{Gateway, TestApp, TestUser, count_statements};
-use lambda_http::Body;
-use lambda_http::http::Request;
+use api_tests::{TestApp, TestUser, call_on, count_statements};
 use serde_json::{Value, json};
 use shared::AppState;
 use sqlx::MySqlPool;
@@ -19,52 +17,17 @@ async fn pair(app: &TestApp) -> (TestUser, TestUser, i64) {
     (alice, bob, id)
 }
 
-/// A request through the gateway's routing on another application state
-/// (another Lambda instance, with the production pool).
-async fn call(
-    gateway: &Gateway,
-    state: &AppState,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .body(body.map_or(Body::Empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = gateway.handle(state, request).await;
-    let status = response.status().as_u16();
-    let bytes = response.body().as_ref();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(bytes).unwrap()
-    };
-    (status, value)
-}
-
 fn results(page: &Value) -> &Vec<Value> {
     page["results"].as_array().expect("results")
 }
 
 /// Walks `?after=` (or `?since=`) forward from `from` until the end, following
 /// cursors; returns the messages seen.
-async fn poll(
-    gateway: &Gateway,
-    state: &AppState,
-    token: &str,
-    id: i64,
-    mode: &str,
-    from: i64,
-) -> Vec<Value> {
+async fn poll(state: &AppState, token: &str, id: i64, mode: &str, from: i64) -> Vec<Value> {
     let mut seen = Vec::new();
     let mut query = format!("?{mode}={from}&page_size=100");
     loop {
-        let (status, page) = call(
-            gateway,
+        let (status, page) = call_on(
             state,
             "GET",
             &format!("/api/conversations/{id}/messages{query}"),
@@ -89,12 +52,11 @@ async fn concurrent_senders_editors_and_pollers_see_every_change_once_without_ga
     let (alice, bob, id) = pair(&app).await;
     let state = app.production_state(32).await;
     let poll_state = app.production_state(4).await;
-    let gateway = Arc::new(Gateway::new());
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     // Two pollers run throughout: one by seq, one by version.
     let poller = |mode: &'static str| {
-        let (gateway, state, done) = (Arc::clone(&gateway), poll_state.clone(), Arc::clone(&done));
+        let (state, done) = (poll_state.clone(), Arc::clone(&done));
         let token = bob.access.clone();
         tokio::spawn(async move {
             let mut last = 0;
@@ -102,7 +64,7 @@ async fn concurrent_senders_editors_and_pollers_see_every_change_once_without_ga
             loop {
                 let finished = done.load(std::sync::atomic::Ordering::SeqCst);
                 let key = if mode == "after" { "seq" } else { "version" };
-                for message in poll(&gateway, &state, &token, id, mode, last).await {
+                for message in poll(&state, &token, id, mode, last).await {
                     let position = message[key].as_i64().unwrap();
                     assert!(position > last, "{mode}: {position} after {last}");
                     last = position;
@@ -122,7 +84,7 @@ async fn concurrent_senders_editors_and_pollers_see_every_change_once_without_ga
     let per_sender = 8;
     let mut tasks = Vec::new();
     for n in 0..senders {
-        let (state, gateway) = (state.clone(), Arc::clone(&gateway));
+        let state = state.clone();
         let token = if n % 2 == 0 {
             alice.access.clone()
         } else {
@@ -132,8 +94,7 @@ async fn concurrent_senders_editors_and_pollers_see_every_change_once_without_ga
             let mut changes = 0;
             for m in 0..per_sender {
                 let path = format!("/api/conversations/{id}/messages");
-                let (status, message) = call(
-                    &gateway,
+                let (status, message) = call_on(
                     &state,
                     "POST",
                     &path,
@@ -147,12 +108,12 @@ async fn concurrent_senders_editors_and_pollers_see_every_change_once_without_ga
                 // Every third message is edited, every fifth deleted.
                 if m % 3 == 0 {
                     let edit = Some(json!({"body": format!("{n}-{m} edited")}));
-                    let (status, _) = call(&gateway, &state, "PATCH", &one, &token, edit).await;
+                    let (status, _) = call_on(&state, "PATCH", &one, &token, edit).await;
                     assert_eq!(status, 200);
                     changes += 1;
                 }
                 if m % 5 == 0 {
-                    let (status, _) = call(&gateway, &state, "DELETE", &one, &token, None).await;
+                    let (status, _) = call_on(&state, "DELETE", &one, &token, None).await;
                     assert_eq!(status, 204);
                     changes += 1;
                 }
@@ -178,8 +139,7 @@ async fn concurrent_senders_editors_and_pollers_see_every_change_once_without_ga
         latest.insert(message["id"].as_i64().unwrap(), message.clone());
     }
     assert_eq!(latest.len() as i64, sent);
-    let (status, final_state) = call(
-        &gateway,
+    let (status, final_state) = call_on(
         &state,
         "GET",
         &format!("/api/conversations/{id}/messages?since=0&page_size=100"),
@@ -188,7 +148,7 @@ async fn concurrent_senders_editors_and_pollers_see_every_change_once_without_ga
     )
     .await;
     assert_eq!(status, 200);
-    let everything = poll(&gateway, &state, &alice.access, id, "since", 0).await;
+    let everything = poll(&state, &alice.access, id, "since", 0).await;
     for message in &everything {
         assert_eq!(&latest[&message["id"].as_i64().unwrap()], message);
     }
@@ -237,7 +197,6 @@ async fn a_send_whose_transaction_commits_last_is_never_skipped(pool: MySqlPool)
         .await;
     assert_eq!(added.status, 200);
     let state = app.production_state(8).await;
-    let gateway = Arc::new(Gateway::new());
 
     // Hold Alice's participant row: her send takes the conversation's next
     // seq, inserts, and then waits with its transaction open.
@@ -252,39 +211,23 @@ async fn a_send_whose_transaction_commits_last_is_never_skipped(pool: MySqlPool)
     .unwrap();
     let path = format!("/api/conversations/{id}/messages");
     let slow = {
-        let (gateway, state, path) = (Arc::clone(&gateway), state.clone(), path.clone());
+        let (state, path) = (state.clone(), path.clone());
         let token = alice.access.clone();
         tokio::spawn(async move {
-            call(
-                &gateway,
-                &state,
-                "POST",
-                &path,
-                &token,
-                Some(json!({"body": "slow"})),
-            )
-            .await
+            call_on(&state, "POST", &path, &token, Some(json!({"body": "slow"}))).await
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Carol sends meanwhile: she cannot commit ahead of Alice's open send.
     let fast = {
-        let (gateway, state, path) = (Arc::clone(&gateway), state.clone(), path.clone());
+        let (state, path) = (state.clone(), path.clone());
         let token = carol.access.clone();
         tokio::spawn(async move {
-            call(
-                &gateway,
-                &state,
-                "POST",
-                &path,
-                &token,
-                Some(json!({"body": "fast"})),
-            )
-            .await
+            call_on(&state, "POST", &path, &token, Some(json!({"body": "fast"}))).await
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let during = poll(&gateway, &state, &bob.access, id, "after", 0).await;
+    let during = poll(&state, &bob.access, id, "after", 0).await;
     assert!(
         during.is_empty(),
         "nothing is visible before the first commit"
@@ -302,7 +245,7 @@ async fn a_send_whose_transaction_commits_last_is_never_skipped(pool: MySqlPool)
         (slow["seq"].as_i64(), fast["seq"].as_i64()),
         (Some(1), Some(2))
     );
-    let after = poll(&gateway, &state, &bob.access, id, "after", 0).await;
+    let after = poll(&state, &bob.access, id, "after", 0).await;
     let bodies: Vec<&str> = after.iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["slow", "fast"]);
 }
@@ -537,18 +480,16 @@ async fn sixteen_concurrent_opens_of_a_direct_conversation_make_one(pool: MySqlP
     let app = Arc::new(TestApp::new(pool));
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
     let state = app.production_state(16).await;
-    let gateway = Arc::new(Gateway::new());
     let mut tasks = Vec::new();
     for n in 0..16 {
-        let (state, gateway) = (state.clone(), Arc::clone(&gateway));
+        let state = state.clone();
         let (token, other) = if n % 2 == 0 {
             (alice.access.clone(), bob.id)
         } else {
             (bob.access.clone(), alice.id)
         };
         tasks.push(tokio::spawn(async move {
-            call(
-                &gateway,
+            call_on(
                 &state,
                 "POST",
                 "/api/conversations",
@@ -708,16 +649,13 @@ async fn participants_are_capped_inline_and_paged(pool: MySqlPool) {
     // Ten concurrent adds of 100 each from two instances: 100 + 1,000 asked,
     // 1,000 allowed, so exactly one add is refused whole.
     let states = [app.production_state(8).await, app.production_state(8).await];
-    let gateway = Arc::new(Gateway::new());
     let mut tasks = Vec::new();
     for n in 0..10 {
         let state = states[n % 2].clone();
-        let gateway = Arc::clone(&gateway);
         let batch: Vec<i64> = others[99 + n * 100..199 + n * 100].to_vec();
         let token = alice.access.clone();
         tasks.push(tokio::spawn(async move {
-            call(
-                &gateway,
+            call_on(
                 &state,
                 "POST",
                 &format!("/api/conversations/{id}/participants"),

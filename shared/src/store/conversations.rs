@@ -141,6 +141,47 @@ macro_rules! member_view {
     };
 }
 
+/// A conversation's row as a change sees it, locked until the transaction
+/// ends.
+#[derive(FromRow)]
+pub struct Locked {
+    pub last_seq: i64,
+    pub last_version: i64,
+    pub participant_count: i32,
+    pub direct: bool,
+    pub created_by: Option<i64>,
+}
+
+/// Binds user id and conversation id (its plan is checked by the tests).
+pub const LOCK_FOR_MEMBER_SQL: &str = "SELECT c.last_seq, c.last_version, c.participant_count, \
+            (c.direct_low IS NOT NULL) AS direct, c.created_by, \
+            EXISTS (SELECT 1 FROM conversation_participants p \
+                    WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
+     FROM conversations c WHERE c.id = ? FOR UPDATE";
+
+/// Locks the conversation's row, if `user_id` takes part in it: the first
+/// step of every change to a conversation. Only that row is locked (the
+/// membership subquery is a plain read), and membership changes take this
+/// same lock first, so membership cannot change under the caller.
+pub async fn lock_for_member(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    user_id: i64,
+) -> Result<Option<Locked>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        locked: Locked,
+        member: bool,
+    }
+    let row: Option<Row> = sqlx::query_as(LOCK_FOR_MEMBER_SQL)
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.filter(|row| row.member).map(|row| row.locked))
+}
+
 /// Creates a group conversation with its participants, all or nothing.
 pub async fn create(
     pool: &MySqlPool,
@@ -248,27 +289,17 @@ pub async fn add_participants(
     now: DateTime<Utc>,
 ) -> Result<Added, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<(i64, i32, bool, bool)> = sqlx::query_as(
-        "SELECT c.last_seq, c.participant_count, (c.direct_low IS NOT NULL) AS direct, \
-                EXISTS (SELECT 1 FROM conversation_participants p \
-                        WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
-         FROM conversations c WHERE c.id = ? FOR UPDATE",
-    )
-    .bind(caller)
-    .bind(conversation_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((last_seq, count, direct, true)) = row else {
+    let Some(locked) = lock_for_member(&mut tx, conversation_id, caller).await? else {
         return Ok(Added::NotFound);
     };
-    if direct {
+    if locked.direct {
         return Ok(Added::Direct);
     }
     let missing = missing_members(&mut tx, conversation_id, user_ids).await?;
-    if i64::from(count) + missing.len() as i64 > MAX_PARTICIPANTS {
+    if i64::from(locked.participant_count) + missing.len() as i64 > MAX_PARTICIPANTS {
         return Ok(Added::Full);
     }
-    join(&mut tx, conversation_id, &missing, now, last_seq).await?;
+    join(&mut tx, conversation_id, &missing, now, locked.last_seq).await?;
     tx.commit().await?;
     Ok(Added::Done)
 }
@@ -356,19 +387,10 @@ pub async fn remove_participant(
     target: i64,
 ) -> Result<Removed, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<(Option<i64>, bool)> = sqlx::query_as(
-        "SELECT c.created_by, EXISTS (SELECT 1 FROM conversation_participants p \
-                WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
-         FROM conversations c WHERE c.id = ? FOR UPDATE",
-    )
-    .bind(caller)
-    .bind(conversation_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((creator, true)) = row else {
+    let Some(locked) = lock_for_member(&mut tx, conversation_id, caller).await? else {
         return Ok(Removed::NotFound);
     };
-    if target != caller && creator != Some(caller) {
+    if target != caller && locked.created_by != Some(caller) {
         return Ok(Removed::NotCreator);
     }
     let deleted = sqlx::query(

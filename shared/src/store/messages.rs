@@ -1,16 +1,17 @@
 //! Messages: sends, edits and deletes in the conversation's order, and keyset
 //! pages by `seq` or by `version`.
 //!
-//! Every change of a conversation first locks its row (`SELECT ... FOR
-//! UPDATE`) and takes the next `seq`/`version` from it, so numbers are handed
+//! Every change of a conversation first locks its row
+//! ([`lock_for_member`]) and takes the next `seq`/`version` from it, so numbers are handed
 //! out in the order the changes commit, with no gaps. Lock order is always the
 //! conversation row, then participant or message rows.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, MySqlConnection, MySqlPool};
+use sqlx::{FromRow, MySqlPool};
 
 use crate::domain::{ClientId, MessageBody};
+use crate::store::conversations::lock_for_member;
 use crate::store::users::{PublicUser, User};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -88,30 +89,6 @@ pub enum Sent {
     NotParticipant,
 }
 
-/// Binds user id and conversation id (its plan is checked by the tests).
-pub const LOCK_FOR_MEMBER_SQL: &str = "SELECT c.last_seq, c.last_version, EXISTS (SELECT 1 FROM conversation_participants p \
-            WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
-     FROM conversations c WHERE c.id = ? FOR UPDATE";
-
-/// The conversation's counters, locked until the transaction ends, if
-/// `user_id` takes part in it. Only the conversation row is locked: the
-/// membership subquery is a plain read, and membership changes take this same
-/// lock first.
-async fn lock_for_member(
-    conn: &mut MySqlConnection,
-    conversation_id: i64,
-    user_id: i64,
-) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    let row: Option<(i64, i64, bool)> = sqlx::query_as(LOCK_FOR_MEMBER_SQL)
-        .bind(user_id)
-        .bind(conversation_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row
-        .filter(|(_, _, member)| *member)
-        .map(|(seq, version, _)| (seq, version)))
-}
-
 /// Stores a message as the conversation's next `seq` and `version`, moves the
 /// sender's read marker to it and the conversation's activity forward, in one
 /// transaction; only a participant can send.
@@ -124,12 +101,10 @@ pub async fn send(
     now: DateTime<Utc>,
 ) -> Result<Sent, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let Some((last_seq, last_version)) =
-        lock_for_member(&mut tx, conversation_id, sender.id).await?
-    else {
+    let Some(locked) = lock_for_member(&mut tx, conversation_id, sender.id).await? else {
         return Ok(Sent::NotParticipant);
     };
-    let (seq, version) = (last_seq + 1, last_version + 1);
+    let (seq, version) = (locked.last_seq + 1, locked.last_version + 1);
     let inserted = sqlx::query(
         "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at, seq, version) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -241,7 +216,7 @@ pub async fn change(
     now: DateTime<Utc>,
 ) -> Result<Changed, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let Some((_, last_version)) = lock_for_member(&mut tx, conversation_id, editor).await? else {
+    let Some(locked) = lock_for_member(&mut tx, conversation_id, editor).await? else {
         return Ok(Changed::NotFound);
     };
     let row: Option<MessageRow> = sqlx::query_as(concat!(
@@ -260,7 +235,7 @@ pub async fn change(
     if message.sender.id != editor {
         return Ok(Changed::NotSender);
     }
-    let version = last_version + 1;
+    let version = locked.last_version + 1;
     match (change, message.deleted_at.is_some()) {
         (Change::Edit(_), true) => return Ok(Changed::Deleted),
         (Change::Delete, true) => return Ok(Changed::Unchanged),
