@@ -23,7 +23,7 @@ mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database"
 DATABASE_URL="$server/$database" target/debug/migrate
 BENCH_DATABASE_SERVER="$server" BENCH_DATABASE="$database" BENCH_PORT="$port" target/debug/bench serve &
 pid=$!
-trap 'kill "$pid" 2>/dev/null; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database" || true' EXIT
+trap 'kill "$pid" 2>/dev/null; rm -rf "${scratch:-}"; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database" || true' EXIT
 for _ in $(seq 1 100); do
   curl -s -o /dev/null "$base/api/health" && break
   sleep 0.1
@@ -35,6 +35,11 @@ token=$(curl -s -X POST "$base/api/auth/login" -H 'content-type: application/jso
   -d '{"email": "fuzz@example.org", "password": "correct horse battery staple"}' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 
-schemathesis run docs/openapi.json --url "$base" -H "Authorization: Bearer $token" \
+# From a scratch directory: the tool keeps a cache in its working directory,
+# which must stay out of the work tree (a watched tree restarts on changes).
+scratch=$(mktemp -d)
+spec="$PWD/docs/openapi.json"
+cd "$scratch"
+schemathesis run "$spec" --url "$base" -H "Authorization: Bearer $token" \
   --max-examples 200 --seed "${FUZZ_SEED:-20261123}" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance

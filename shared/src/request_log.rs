@@ -32,8 +32,9 @@ impl RequestLog {
     }
 
     /// Never fails the request: a log that cannot be written is reported on the
-    /// function's own log stream and skipped.
-    pub fn record(&self, username: Option<&str>, path: &str) {
+    /// function's own log stream and skipped, and opened again on the next
+    /// request. True when the line reached the file.
+    pub fn record(&self, username: Option<&str>, path: &str) -> bool {
         let at = crate::time::now();
         let line = line(&at, username, path);
         tracing::info!(
@@ -58,15 +59,18 @@ impl RequestLog {
                 Ok(opened) => *file = Some(opened),
                 Err(err) => {
                     tracing::warn!(error = %err, file = %self.path.display(), "request log unavailable");
-                    return;
+                    return false;
                 }
             }
         }
-        if let Some(open) = file.as_mut()
-            && let Err(err) = open.write_all(line.as_bytes())
-        {
-            tracing::warn!(error = %err, file = %self.path.display(), "request log write failed");
-            *file = None;
+        match file.as_mut().map(|open| open.write_all(line.as_bytes())) {
+            Some(Ok(())) => true,
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, file = %self.path.display(), "request log write failed");
+                *file = None;
+                false
+            }
+            None => false,
         }
     }
 }
@@ -90,8 +94,21 @@ mod tests {
     }
 
     #[test]
-    fn an_unwritable_log_does_not_panic() {
-        let log = RequestLog::new(PathBuf::from("/nonexistent-dir/for/sure/user_requests.log"));
-        log.record(Some("alice"), "/api/auth/me");
+    fn an_unwritable_log_is_skipped_and_written_again_once_it_can_be() {
+        let dir = std::env::temp_dir().join(format!("log-{}", crate::secret::random_token()));
+        let path = dir.join("user_requests.log");
+        let log = RequestLog::new(path.clone());
+        // The directory does not exist yet: the line is skipped, no panic.
+        assert!(!log.record(Some("alice"), "/api/auth/me"));
+        assert!(!path.exists());
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(log.record(Some("bob"), "/api/health"));
+        let written = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(written.lines().count(), 1);
+        assert!(
+            written.ends_with(" - User: bob - Path: /api/health\n"),
+            "{written}"
+        );
     }
 }

@@ -39,18 +39,17 @@ pub async fn login(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let throttle = state.config.login_throttle;
     let window = TimeDelta::from_std(throttle.window).map_err(ApiError::internal)?;
     let now = time::now();
-    let previous_failures = match login_failures::current(&state.pool, email.as_str()).await? {
-        Some((failures, started)) if started + window > now => {
-            if failures >= i32::try_from(throttle.max_failures).unwrap_or(i32::MAX) {
-                return Err(ApiError::TooManyRequests {
-                    retry_after_secs: seconds_until(started + window, now),
-                });
-            }
-            failures
-        }
-        Some(_) => 1,
-        None => 0,
-    };
+    // The attempt is counted before the password is checked, so parallel
+    // guesses cannot all pass a count read before any of them was recorded.
+    let attempts = login_failures::reserve(&state.pool, email.as_str(), now, window).await?;
+    if attempts > u64::from(throttle.max_failures) {
+        let started = login_failures::window_start(&state.pool, email.as_str())
+            .await?
+            .unwrap_or(now);
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: seconds_until(started + window, now),
+        });
+    }
 
     let account = users::credentials(&state.pool, email.as_str()).await?;
     let (user, stored_hash) = match account {
@@ -61,12 +60,9 @@ pub async fn login(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
         .await
         .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|_| verified) else {
-        login_failures::record(&state.pool, email.as_str(), now, window).await?;
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };
-    if previous_failures > 0 {
-        login_failures::clear(&state.pool, email.as_str()).await?;
-    }
+    login_failures::clear(&state.pool, email.as_str()).await?;
     Ok(respond::ok(&session::start(state, user).await?))
 }
 
