@@ -114,6 +114,7 @@ mod tests {
             audience: "messaging-api".into(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
+            session_max_age: Duration::from_secs(30 * 24 * 3600),
         }
     }
 

@@ -1,7 +1,10 @@
 //! Typed configuration read once per cold start from the environment.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
+
+use sqlx::mysql::MySqlSslMode;
 
 /// Everything a function needs to know about its surroundings.
 ///
@@ -29,6 +32,13 @@ pub struct DatabaseConfig {
     /// How long a statement waits for a row or table lock before it fails
     /// (and the request answers 503); below the request deadline.
     pub lock_wait_timeout: Duration,
+    /// TLS to the database (`DATABASE_SSL_MODE`: disabled, preferred,
+    /// required, verify_ca, verify_identity); unset keeps the URL's own
+    /// `ssl-mode`, else sqlx's default, preferred.
+    pub ssl_mode: Option<MySqlSslMode>,
+    /// The CA certificates (PEM file) that verify_ca and verify_identity check
+    /// the server against.
+    pub ssl_ca: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -38,6 +48,41 @@ pub struct TokenConfig {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// A login's refresh tokens stop working this long after the login,
+    /// however often they rotate.
+    pub session_max_age: Duration,
+}
+
+/// What the maintenance step keeps: the lifetimes that make a stored row dead.
+#[derive(Clone, Copy, Debug)]
+pub struct RetentionConfig {
+    pub session_max_age: Duration,
+    pub login_failure_window: Duration,
+}
+
+impl RetentionConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+        Ok(RetentionConfig {
+            session_max_age: session_max_age(&vars)?,
+            login_failure_window: login_failure_window(&vars)?,
+        })
+    }
+}
+
+fn session_max_age<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(vars.number(
+        "REFRESH_SESSION_MAX_AGE_SECONDS",
+        30 * 24 * 3600,
+    )?))
+}
+
+fn login_failure_window<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(
+        vars.number("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?,
+    ))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +163,17 @@ impl DatabaseConfig {
             lock_wait_timeout: Duration::from_secs(
                 vars.number("DATABASE_LOCK_WAIT_TIMEOUT_SECONDS", 5)?,
             ),
+            ssl_mode: vars
+                .get("DATABASE_SSL_MODE")
+                .map(|raw| {
+                    MySqlSslMode::from_str(raw.trim()).map_err(|_| {
+                        ConfigError(format!(
+                            "DATABASE_SSL_MODE must be disabled, preferred, required, verify_ca or verify_identity, got {raw:?}"
+                        ))
+                    })
+                })
+                .transpose()?,
+            ssl_ca: vars.get("DATABASE_SSL_CA").map(PathBuf::from),
         })
     }
 }
@@ -157,10 +213,11 @@ impl Config {
                 refresh_ttl: Duration::from_secs(
                     vars.number("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)?,
                 ),
+                session_max_age: session_max_age(&vars)?,
             },
             login_throttle: LoginThrottleConfig {
                 max_failures: vars.small_number("LOGIN_MAX_FAILURES", 5)?,
-                window: Duration::from_secs(vars.number("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)?),
+                window: login_failure_window(&vars)?,
             },
             request_log_file: vars
                 .get("REQUEST_LOG_FILE")
@@ -196,10 +253,39 @@ mod tests {
         .unwrap();
         assert_eq!(c.tokens.access_ttl, Duration::from_secs(900));
         assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(14 * 24 * 3600));
+        assert_eq!(
+            c.tokens.session_max_age,
+            Duration::from_secs(30 * 24 * 3600)
+        );
+        assert_eq!(c.request_deadline, Duration::from_secs(10));
+        assert_eq!(c.database.lock_wait_timeout, Duration::from_secs(5));
         assert_eq!(c.login_throttle.max_failures, 5);
         assert_eq!(c.login_throttle.window, Duration::from_secs(900));
         assert_eq!(c.request_log_file, PathBuf::from("user_requests.log"));
         assert!(!c.migrate_on_start);
+    }
+
+    #[test]
+    fn database_tls_settings_are_read_and_checked() {
+        let base = [("DATABASE_URL", "mysql://x"), ("JWT_SECRET", SECRET)];
+        let unset = config(&base).unwrap();
+        assert!(unset.database.ssl_mode.is_none());
+        let set = config(&[
+            base[0],
+            base[1],
+            ("DATABASE_SSL_MODE", "VERIFY_IDENTITY"),
+            ("DATABASE_SSL_CA", "/opt/rds-ca.pem"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            set.database.ssl_mode,
+            Some(MySqlSslMode::VerifyIdentity)
+        ));
+        assert_eq!(set.database.ssl_ca, Some(PathBuf::from("/opt/rds-ca.pem")));
+        let err = config(&[base[0], base[1], ("DATABASE_SSL_MODE", "sometimes")])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("DATABASE_SSL_MODE"), "{err}");
     }
 
     #[test]

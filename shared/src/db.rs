@@ -27,10 +27,16 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// request deadline, so a request stuck behind a lock fails with a 503 of its
 /// own rather than leaving a statement waiting on a connection it abandoned.
 pub fn pool(config: &DatabaseConfig) -> anyhow::Result<MySqlPool> {
-    let options = MySqlConnectOptions::from_str(&config.url)
+    let mut options = MySqlConnectOptions::from_str(&config.url)
         .context("DATABASE_URL is not a valid MySQL URL")?
         .charset("utf8mb4")
         .timezone(Some("+00:00".into()));
+    if let Some(mode) = config.ssl_mode {
+        options = options.ssl_mode(mode);
+    }
+    if let Some(ca) = &config.ssl_ca {
+        options = options.ssl_ca(ca);
+    }
     let lock_wait = config.lock_wait_timeout.as_secs().max(1);
     Ok(MySqlPoolOptions::new()
         .max_connections(config.max_connections)

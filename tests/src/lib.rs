@@ -116,6 +116,8 @@ pub fn test_config(log_file: PathBuf) -> Config {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             lock_wait_timeout: Duration::from_secs(5),
+            ssl_mode: None,
+            ssl_ca: None,
         },
         tokens: TokenConfig {
             secret: SECRET.to_vec(),
@@ -123,6 +125,7 @@ pub fn test_config(log_file: PathBuf) -> Config {
             audience: "messaging-api".into(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
+            session_max_age: Duration::from_secs(30 * 24 * 3600),
         },
         login_throttle: LoginThrottleConfig {
             max_failures: 5,

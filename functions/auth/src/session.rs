@@ -85,22 +85,36 @@ pub async fn refresh(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let state = &ctx.state;
     let now = time::now();
     let next = secret::random_token();
+    let lifetime = |duration| {
+        TimeDelta::from_std(duration)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("a token lifetime is out of range")))
+    };
     let rotation = refresh_tokens::rotate(
         &state.pool,
         &secret::digest_token(&presented),
         &secret::digest_token(&next),
         now,
-        refresh_expiry(state, now)?,
+        lifetime(state.config.tokens.refresh_ttl)?,
+        lifetime(state.config.tokens.session_max_age)?,
     )
     .await?;
     match rotation {
         Rotation::Rotated(user) => Ok(respond::ok(&token_pair(state, user, next, now)?)),
-        Rotation::Reused => {
-            tracing::warn!("a spent refresh token was presented again; its family is revoked");
+        Rotation::Reused { user_id, family } => {
+            tracing::warn!(
+                user_id,
+                family = %hex(&family),
+                "a spent refresh token was presented again; its family is revoked"
+            );
             Err(ApiError::Unauthorized(INVALID_REFRESH))
         }
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
     }
+}
+
+/// A family id as the logs name it.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `POST /api/auth/logout`: ends the presented token's family. Unknown tokens

@@ -1,11 +1,16 @@
-//! Applies the schema. Run as a command (`cargo run -p migrate`) it creates
-//! the database when missing; deployed as a function it migrates on each
-//! invocation, so a deployment runs it once after `sam deploy`.
+//! Applies the schema, and purges dead rows. Run as a command it creates the
+//! database when missing and migrates (`cargo run -p migrate`), or purges
+//! (`cargo run -p migrate -- purge`); deployed as a function it migrates on
+//! each invocation (a deployment runs it once after `sam deploy`), and purges
+//! when the event says `{"action": "purge"}` (a schedule in `template.yaml`).
 
+use anyhow::Context;
+use chrono::TimeDelta;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
-use shared::config::DatabaseConfig;
-use shared::db;
+use shared::config::{DatabaseConfig, RetentionConfig};
+use shared::store::maintenance;
+use shared::{db, time};
 use sqlx::MySql;
 use sqlx::migrate::MigrateDatabase;
 
@@ -21,20 +26,58 @@ async fn apply(config: &DatabaseConfig) -> anyhow::Result<Value> {
     Ok(json!({"status": "ok", "migrations": applied}))
 }
 
+async fn purge(config: &DatabaseConfig, retention: RetentionConfig) -> anyhow::Result<Value> {
+    let pool = db::pool(config)?;
+    let purged = maintenance::purge(
+        &pool,
+        time::now(),
+        TimeDelta::from_std(retention.session_max_age).context("session max age")?,
+        TimeDelta::from_std(retention.login_failure_window).context("login failure window")?,
+    )
+    .await?;
+    tracing::info!(
+        families = purged.families,
+        tokens = purged.tokens,
+        login_failures = purged.login_failures,
+        "purged"
+    );
+    Ok(json!({"status": "ok", "purged": purged}))
+}
+
+/// What one invocation or run does.
+async fn run(
+    action: Option<&str>,
+    config: &DatabaseConfig,
+    retention: RetentionConfig,
+) -> anyhow::Result<Value> {
+    match action {
+        None | Some("migrate") => apply(config).await,
+        Some("purge") => purge(config, retention).await,
+        Some(other) => anyhow::bail!("unknown action {other:?}: migrate or purge"),
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = |name: &str| std::env::var(name).ok();
     let secrets = shared::cloud_secrets::resolve(env).await?;
-    let config =
-        DatabaseConfig::from_lookup(|name| secrets.get(name).cloned().or_else(|| env(name)))?;
+    let lookup = |name: &str| secrets.get(name).cloned().or_else(|| env(name));
+    let config = DatabaseConfig::from_lookup(lookup)?;
+    let retention = RetentionConfig::from_lookup(lookup)?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        apply(&config).await?;
+        let action = std::env::args().nth(1);
+        run(action.as_deref(), &config, retention).await?;
         return Ok(());
     }
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let config = config.clone();
-        async move { apply(&config).await.map_err(lambda_runtime::Error::from) }
+        async move {
+            let action = event.payload["action"].as_str();
+            run(action, &config, retention)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
     }))
     .await
 }

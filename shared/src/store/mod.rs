@@ -6,6 +6,7 @@
 
 pub mod conversations;
 pub mod login_failures;
+pub mod maintenance;
 pub mod messages;
 pub mod refresh_tokens;
 pub mod users;

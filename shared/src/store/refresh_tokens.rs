@@ -1,7 +1,7 @@
 //! Refresh tokens, stored as digests, in families: one family per login, one
 //! token per rotation.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{FromRow, MySqlPool};
 
 use crate::store::users::User;
@@ -14,7 +14,7 @@ pub enum Rotation {
     /// The token was live; it is now spent and `User` may have a new one.
     Rotated(User),
     /// A spent token came back: the family has been revoked.
-    Reused,
+    Reused { user_id: i64, family: FamilyId },
     /// Unknown, expired, or of a revoked family.
     Invalid,
 }
@@ -26,6 +26,7 @@ struct Presented {
     expires_at: DateTime<Utc>,
     used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+    family_created_at: DateTime<Utc>,
     #[sqlx(flatten)]
     user: User,
 }
@@ -69,17 +70,20 @@ async fn insert_token(
 
 /// Spends `presented` and stores `next` in its family, in one transaction that
 /// locks the token and its family, so that a concurrent rotation or logout of
-/// the same family waits for this one.
+/// the same family waits for this one. A family started `max_age` or longer
+/// ago is over, and `next` never outlives it.
 pub async fn rotate(
     pool: &MySqlPool,
     presented: &TokenDigest,
     next: &TokenDigest,
     now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    ttl: TimeDelta,
+    max_age: TimeDelta,
 ) -> Result<Rotation, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let row: Option<Presented> = sqlx::query_as(
         "SELECT t.id AS token_id, t.family_id, t.expires_at, t.used_at, f.revoked_at, \
+                f.created_at AS family_created_at, \
                 u.id, u.email, u.username, u.first_name, u.last_name, u.created_at \
          FROM refresh_tokens t \
          JOIN refresh_token_families f ON f.id = t.family_id \
@@ -100,11 +104,17 @@ pub async fn rotate(
     if row.used_at.is_some() {
         revoke_family_in(&mut tx, &row.family_id, now).await?;
         tx.commit().await?;
-        return Ok(Rotation::Reused);
+        let family = FamilyId::try_from(row.family_id.as_slice()).unwrap_or_default();
+        return Ok(Rotation::Reused {
+            user_id: row.user.id,
+            family,
+        });
     }
-    if row.expires_at <= now {
+    let session_ends = row.family_created_at + max_age;
+    if row.expires_at <= now || session_ends <= now {
         return Ok(Rotation::Invalid);
     }
+    let expires_at = (now + ttl).min(session_ends);
     sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE id = ?")
         .bind(now.naive_utc())
         .bind(row.token_id)

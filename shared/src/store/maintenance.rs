@@ -1,0 +1,72 @@
+//! The periodic purge of rows that can no longer matter: ended refresh-token
+//! families (revoked, or past the session's maximum age) with all their
+//! tokens, expired tokens, and login-failure windows that have passed.
+//!
+//! Spent tokens of a live family are kept until the family ends: presenting
+//! one again is how theft is detected.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sqlx::MySqlPool;
+
+/// Rows deleted per statement, so no purge holds many locks at once.
+const BATCH: i64 = 1_000;
+
+/// How many rows each step deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    pub families: u64,
+    pub tokens: u64,
+    pub login_failures: u64,
+}
+
+pub async fn purge(
+    pool: &MySqlPool,
+    now: DateTime<Utc>,
+    session_max_age: TimeDelta,
+    login_failure_window: TimeDelta,
+) -> Result<Purged, sqlx::Error> {
+    let sessions_started_before = (now - session_max_age).naive_utc();
+    Ok(Purged {
+        // Their tokens go with them (ON DELETE CASCADE).
+        families: in_batches(
+            pool,
+            "DELETE FROM refresh_token_families \
+             WHERE revoked_at IS NOT NULL OR created_at <= ? LIMIT ?",
+            sessions_started_before,
+        )
+        .await?,
+        tokens: in_batches(
+            pool,
+            "DELETE FROM refresh_tokens WHERE expires_at <= ? LIMIT ?",
+            now.naive_utc(),
+        )
+        .await?,
+        login_failures: in_batches(
+            pool,
+            "DELETE FROM login_failures WHERE window_started_at <= ? LIMIT ?",
+            (now - login_failure_window).naive_utc(),
+        )
+        .await?,
+    })
+}
+
+async fn in_batches(
+    pool: &MySqlPool,
+    sql: &'static str,
+    bound: chrono::NaiveDateTime,
+) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let deleted = sqlx::query(sql)
+            .bind(bound)
+            .bind(BATCH)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        total += deleted;
+        if deleted < BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
