@@ -17,6 +17,7 @@ use crate::access_token::AccessTokens;
 use crate::config::Config;
 use crate::error::{ApiError, is_unavailable};
 use crate::pagination::CursorKey;
+use crate::realtime::Publisher;
 use crate::request_log::RequestLog;
 use crate::router::{Endpoint, PathParams, Router};
 use crate::store::users::{self, User};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub cursors: Arc<CursorKey>,
     pub config: Arc<Config>,
     pub request_log: Arc<RequestLog>,
+    /// Absent when no Management API is configured: changes then publish nothing.
+    pub publisher: Option<Arc<Publisher>>,
 }
 
 impl AppState {
@@ -40,6 +43,20 @@ impl AppState {
             cursors: Arc::new(CursorKey::derive(&config.tokens.secret)),
             request_log: Arc::new(RequestLog::new(config.request_log_file.clone())),
             config: Arc::new(config),
+            publisher: None,
+        }
+    }
+
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(Arc::new(publisher));
+        self
+    }
+
+    /// Posts events to their users' open connections, when a publisher is
+    /// configured; see [`Publisher::publish`].
+    pub async fn publish(&self, deliveries: Vec<(i64, serde_json::Value)>) {
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(&self.pool, deliveries).await;
         }
     }
 
@@ -53,7 +70,16 @@ impl AppState {
         if config.migrate_on_start {
             db::migrate(&pool).await?;
         }
-        Ok(AppState::new(config, pool))
+        let publisher = config
+            .websocket_management_url
+            .as_deref()
+            .map(Publisher::from_env)
+            .transpose()?;
+        let state = AppState::new(config, pool);
+        Ok(match publisher {
+            Some(publisher) => state.with_publisher(publisher),
+            None => state,
+        })
     }
 }
 

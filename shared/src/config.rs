@@ -22,6 +22,13 @@ pub struct Config {
     /// Apply pending migrations at cold start (local runs); in the cloud a
     /// one-shot step applies them instead.
     pub migrate_on_start: bool,
+    /// Where clients open the WebSocket (`WEBSOCKET_URL`, e.g.
+    /// `wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}`); tickets
+    /// are refused with a 503 when it is unset.
+    pub websocket_url: Option<String>,
+    /// The API Gateway Management API that events are posted to
+    /// (`WEBSOCKET_MANAGEMENT_URL`); no events are published when it is unset.
+    pub websocket_management_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -225,6 +232,8 @@ impl Config {
                 .into(),
             request_deadline,
             migrate_on_start: vars.flag("MIGRATE_ON_START")?,
+            websocket_url: vars.get("WEBSOCKET_URL"),
+            websocket_management_url: vars.get("WEBSOCKET_MANAGEMENT_URL"),
         })
     }
 }
