@@ -22,6 +22,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -141,8 +142,10 @@ async fn route(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Reply, hyper::Error> {
-    if let Some(id) = req.uri().path().strip_prefix("/@connections/") {
-        let id = id.to_string();
+    // Under any stage prefix, as the endpoint may name one; the SDKs
+    // percent-encode the id (`=` is `%3D`).
+    if let Some((_, id)) = req.uri().path().split_once("/@connections/") {
+        let id = percent_decode_str(id).decode_utf8_lossy().into_owned();
         return management::handle(&gateway, &id, req).await;
     }
     if connection::is_upgrade(&req) {

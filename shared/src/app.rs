@@ -60,6 +60,16 @@ impl AppState {
         }
     }
 
+    /// Posts one event to every participant's open connections, when a
+    /// publisher is configured; see [`Publisher::publish_to_participants`].
+    pub async fn publish_to_participants(&self, conversation_id: i64, event: serde_json::Value) {
+        if let Some(publisher) = &self.publisher {
+            publisher
+                .publish_to_participants(&self.pool, conversation_id, &event)
+                .await;
+        }
+    }
+
     /// Configuration from the environment (and Secrets Manager, when ARNs are
     /// set) and a lazy pool; migrations only when `MIGRATE_ON_START` asks.
     pub async fn from_env() -> anyhow::Result<Self> {

@@ -10,12 +10,14 @@ use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Region};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
+use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::MySqlPool;
 use tokio::task::JoinSet;
 
 use crate::secret;
+use crate::store::messages::Message;
 use crate::store::realtime as store;
 
 /// A ticket opens one connection within this time of being issued.
@@ -116,28 +118,52 @@ impl Publisher {
                 .or_default()
                 .push(connection.connection_id);
         }
-
-        let mut posts = JoinSet::new();
+        let mut posts = Vec::new();
         for (user, event) in deliveries {
-            let Some(connection_ids) = by_user.get(&user) else {
-                continue;
-            };
-            let data = event.to_string().into_bytes();
-            for connection_id in connection_ids {
-                let client = self.client.clone();
-                let connection_id = connection_id.clone();
-                let data = data.clone();
-                posts.spawn(async move {
-                    let outcome = post(&client, &connection_id, data).await;
-                    (connection_id, outcome)
-                });
+            let data = Bytes::from(event.to_string());
+            for connection_id in by_user.get(&user).into_iter().flatten() {
+                posts.push((connection_id.clone(), data.clone()));
             }
         }
+        self.post_all(pool, posts).await;
+    }
 
+    /// Sends one event to every open connection of every participant of a
+    /// conversation, as [`Self::publish`] does.
+    pub async fn publish_to_participants(
+        &self,
+        pool: &MySqlPool,
+        conversation_id: i64,
+        event: &Value,
+    ) {
+        let connections = match store::participant_connections(pool, conversation_id).await {
+            Ok(connections) => connections,
+            Err(err) => {
+                tracing::warn!(error = %err, "real-time delivery skipped: connections unreadable");
+                return;
+            }
+        };
+        let data = Bytes::from(event.to_string());
+        let posts = connections
+            .into_iter()
+            .map(|connection| (connection.connection_id, data.clone()))
+            .collect();
+        self.post_all(pool, posts).await;
+    }
+
+    async fn post_all(&self, pool: &MySqlPool, posts: Vec<(String, Bytes)>) {
+        let mut running = JoinSet::new();
+        for (connection_id, data) in posts {
+            let client = self.client.clone();
+            running.spawn(async move {
+                let outcome = post(&client, &connection_id, data).await;
+                (connection_id, outcome)
+            });
+        }
         let deadline = tokio::time::Instant::now() + self.deadline;
         let mut gone = Vec::new();
         loop {
-            match tokio::time::timeout_at(deadline, posts.join_next()).await {
+            match tokio::time::timeout_at(deadline, running.join_next()).await {
                 Ok(None) => break,
                 Ok(Some(Ok((connection_id, outcome)))) => match outcome {
                     Delivery::Sent => {}
@@ -151,14 +177,15 @@ impl Publisher {
                 }
                 Err(_) => {
                     tracing::warn!(
-                        unfinished = posts.len(),
+                        unfinished = running.len(),
                         "real-time delivery deadline passed"
                     );
-                    posts.abort_all();
+                    running.abort_all();
                     break;
                 }
             }
         }
+        // Only the connections reported gone: never the sender's own.
         for connection_id in gone {
             if let Err(err) = store::delete_connection(pool, &connection_id).await {
                 tracing::warn!(connection_id, error = %err, "could not forget a gone connection");
@@ -167,11 +194,38 @@ impl Publisher {
     }
 }
 
-async fn post(client: &Client, connection_id: &str, data: Vec<u8>) -> Delivery {
+/// `message.created`, `message.updated` or `message.deleted` (a tombstone).
+pub fn message_event(kind: MessageEvent, message: &Message) -> Value {
+    json!({
+        "type": kind.as_str(),
+        "conversation_id": message.conversation_id,
+        "version": message.version,
+        "message": message,
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageEvent {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl MessageEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageEvent::Created => "message.created",
+            MessageEvent::Updated => "message.updated",
+            MessageEvent::Deleted => "message.deleted",
+        }
+    }
+}
+
+async fn post(client: &Client, connection_id: &str, data: Bytes) -> Delivery {
     let sent = client
         .post_to_connection()
         .connection_id(connection_id)
-        .data(Blob::new(data))
+        .data(Blob::new(data.to_vec()))
         .send()
         .await;
     match sent {

@@ -15,9 +15,8 @@ pub async fn issue(user: User, ctx: RequestCtx) -> Result<Response<Body>, ApiErr
         .as_deref()
         .ok_or_else(|| ApiError::Unavailable(anyhow!("WEBSOCKET_URL is not configured")))?;
     let ticket = realtime::issue_ticket(&ctx.state.pool, user.id, time::now()).await?;
-    let separator = if base.contains('?') { '&' } else { '?' };
     Ok(respond::created(&json!({
-        "url": format!("{base}{separator}ticket={ticket}"),
+        "url": format!("{base}?ticket={ticket}"),
         "expires_in": TICKET_TTL_SECONDS,
     })))
 }

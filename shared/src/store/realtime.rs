@@ -118,3 +118,19 @@ pub async fn connections_of(
     query.push(")");
     query.build_query_as().fetch_all(pool).await
 }
+
+/// Every open connection of every participant of a conversation, read when
+/// called, so a change's recipients are those after its commit.
+pub async fn participant_connections(
+    pool: &MySqlPool,
+    conversation_id: i64,
+) -> Result<Vec<Connection>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.connection_id, c.user_id FROM conversation_participants p \
+         JOIN realtime_connections c ON c.user_id = p.user_id \
+         WHERE p.conversation_id = ?",
+    )
+    .bind(conversation_id)
+    .fetch_all(pool)
+    .await
+}
