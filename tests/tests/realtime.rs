@@ -256,7 +256,7 @@ async fn without_a_publisher_a_send_still_answers(pool: MySqlPool) {
     let mut state = stack.app.state.clone();
     state.publisher = None;
     let conversation = stack.app.conversation(&alice, &[]).await;
-    assert_silent(&mut socket, Duration::from_millis(100)).await;
+    assert_eq!(next_json(&mut socket).await["type"], "conversation.joined");
     let (status, _) = api_tests::call_on(
         &state,
         "POST",
@@ -294,4 +294,103 @@ async fn an_unreachable_gateway_never_fails_the_change(pool: MySqlPool) {
     .await;
     assert_eq!(status, 201);
     assert_eq!(stack.connections_of(alice.id).await.len(), 1);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn conversation_events_reach_who_joined_who_stayed_and_who_left(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let app = &stack.app;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let mut alices = stack.connect(&alice).await;
+    let mut bobs = stack.connect(&bob).await;
+    let mut carols = stack.connect(&carol).await;
+
+    let conversation = app.conversation(&alice, &[&bob]).await;
+    for (socket, user) in [(&mut alices, &alice), (&mut bobs, &bob)] {
+        let event = next_json(socket).await;
+        assert_eq!(event["type"], "conversation.joined", "{event}");
+        let own_view = app
+            .get(
+                &format!("/api/conversations/{conversation}"),
+                Some(&user.access),
+            )
+            .await;
+        assert_eq!(event["conversation"], own_view.body);
+    }
+    assert_silent(&mut carols, Duration::from_millis(200)).await;
+
+    let added = app
+        .post(
+            &format!("/api/conversations/{conversation}/participants"),
+            Some(&alice.access),
+            json!({"user_ids": [carol.id]}),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    let joined = next_json(&mut carols).await;
+    assert_eq!(joined["type"], "conversation.joined");
+    assert_eq!(joined["conversation"]["id"], conversation);
+    for socket in [&mut alices, &mut bobs] {
+        let event = next_json(socket).await;
+        assert_eq!(event["type"], "conversation.updated", "{event}");
+        assert_eq!(event["conversation"]["id"], conversation);
+    }
+
+    let removed = app
+        .delete(
+            &format!("/api/conversations/{conversation}/participants/{}", bob.id),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{:?}", removed.body);
+    assert_eq!(
+        next_json(&mut bobs).await,
+        json!({"type": "conversation.left", "conversation_id": conversation})
+    );
+    for socket in [&mut alices, &mut carols] {
+        assert_eq!(next_json(socket).await["type"], "conversation.updated");
+    }
+
+    // Nothing more of it reaches the removed user.
+    app.say(&alice, conversation, "after bob left").await;
+    for socket in [&mut alices, &mut carols] {
+        assert_eq!(next_json(socket).await["type"], "message.created");
+    }
+    assert_silent(&mut bobs, Duration::from_millis(300)).await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_read_marker_goes_to_the_readers_own_connections_only(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let app = &stack.app;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let conversation = app.conversation(&alice, &[&bob]).await;
+    let mut phone = stack.connect(&alice).await;
+    let mut laptop = stack.connect(&alice).await;
+    let mut bobs = stack.connect(&bob).await;
+    app.say(&bob, conversation, "read me").await;
+    for socket in [&mut phone, &mut laptop, &mut bobs] {
+        assert_eq!(next_json(socket).await["type"], "message.created");
+    }
+
+    let read = app
+        .post(
+            &format!("/api/conversations/{conversation}/read"),
+            Some(&alice.access),
+            json!({"seq": 1}),
+        )
+        .await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    let expected = json!({
+        "type": "conversation.read",
+        "conversation_id": conversation,
+        "last_read_seq": 1,
+        "unread_count": 0,
+    });
+    assert_eq!(next_json(&mut phone).await, expected);
+    assert_eq!(next_json(&mut laptop).await, expected);
+    assert_silent(&mut bobs, Duration::from_millis(300)).await;
 }

@@ -11,6 +11,8 @@ use shared::store::conversations::{self, Added, Conversation, Marked, Opened, Re
 use shared::store::users::{self, User};
 use shared::{ApiError, RequestCtx, respond, time};
 
+use crate::events;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
 struct CreateBody {
@@ -49,7 +51,7 @@ async fn check_users_exist(ctx: &RequestCtx, ids: &UserIds) -> Result<(), ApiErr
 }
 
 /// The conversation as `user_id` sees it, or the 404 that hides it.
-async fn visible(
+pub(crate) async fn visible(
     ctx: &RequestCtx,
     conversation_id: i64,
     user_id: i64,
@@ -90,6 +92,7 @@ pub async fn create(caller: User, ctx: RequestCtx) -> Result<Response<Body>, Api
         time::now(),
     )
     .await?;
+    events::joined(&ctx, id, ids.as_slice()).await;
     Ok(respond::created(&visible(&ctx, id, caller.id).await?))
 }
 
@@ -115,8 +118,14 @@ async fn open_direct(
     }
     check_users_exist(ctx, &ids).await?;
     match conversations::open_direct(&ctx.state.pool, caller.id, *other, time::now()).await? {
-        Opened::Created(id) => Ok(respond::created(&visible(ctx, id, caller.id).await?)),
-        Opened::Existing(id) => Ok(respond::ok(&visible(ctx, id, caller.id).await?)),
+        Opened::Created(id) => {
+            events::joined(ctx, id, &[caller.id, *other]).await;
+            Ok(respond::created(&visible(ctx, id, caller.id).await?))
+        }
+        Opened::Existing(id) => {
+            events::joined(ctx, id, &[caller.id]).await;
+            Ok(respond::ok(&visible(ctx, id, caller.id).await?))
+        }
     }
 }
 
@@ -211,7 +220,13 @@ pub async fn add_participants(caller: User, ctx: RequestCtx) -> Result<Response<
     }
     check_users_exist(&ctx, &ids).await?;
     match conversations::add_participants(pool, id, caller.id, ids.as_slice(), time::now()).await? {
-        Added::Done => Ok(respond::ok(&visible(&ctx, id, caller.id).await?)),
+        Added::Done { newcomers } => {
+            if !newcomers.is_empty() {
+                events::joined(&ctx, id, &newcomers).await;
+                events::updated(&ctx, id, &newcomers).await;
+            }
+            Ok(respond::ok(&visible(&ctx, id, caller.id).await?))
+        }
         Added::NotFound => Err(ApiError::NotFound),
         Added::Direct => Err(ApiError::Conflict(
             "A direct conversation takes no other participants.",
@@ -230,7 +245,11 @@ pub async fn remove_participant(caller: User, ctx: RequestCtx) -> Result<Respons
     let id = ctx.params.id("id")?;
     let target = ctx.params.id("user_id")?;
     match conversations::remove_participant(&ctx.state.pool, id, caller.id, target).await? {
-        Removed::Done => Ok(respond::no_content()),
+        Removed::Done => {
+            events::left(&ctx, id, target).await;
+            events::updated(&ctx, id, &[target]).await;
+            Ok(respond::no_content())
+        }
         Removed::NotFound => Err(ApiError::NotFound),
         Removed::NotCreator => Err(ApiError::Forbidden(
             "Only the conversation's creator may remove other participants.",
@@ -249,7 +268,10 @@ pub async fn mark_read(caller: User, ctx: RequestCtx) -> Result<Response<Body>, 
             .ok_or_else(|| ApiError::invalid_field("seq", "Must be a whole number from 0."))?,
     };
     match conversations::mark_read(&ctx.state.pool, id, caller.id, seq).await? {
-        Marked::Done(state) => Ok(respond::ok(&state)),
+        Marked::Done(state) => {
+            events::read(&ctx, caller.id, &state).await;
+            Ok(respond::ok(&state))
+        }
         Marked::NotFound => Err(ApiError::NotFound),
         Marked::PastTheEnd { last_seq } => Err(ApiError::invalid_field(
             "seq",

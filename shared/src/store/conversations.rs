@@ -270,7 +270,8 @@ pub async fn open_direct(
 
 /// What adding participants came to.
 pub enum Added {
-    Done,
+    /// Done; these users were not participants before.
+    Done { newcomers: Vec<i64> },
     /// The caller does not take part (or there is no such conversation).
     NotFound,
     /// A direct conversation takes no one else.
@@ -301,7 +302,7 @@ pub async fn add_participants(
     }
     join(&mut tx, conversation_id, &missing, now, locked.last_seq).await?;
     tx.commit().await?;
-    Ok(Added::Done)
+    Ok(Added::Done { newcomers: missing })
 }
 
 /// The users of `user_ids` who do not take part yet.

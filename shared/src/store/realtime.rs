@@ -134,3 +134,33 @@ pub async fn participant_connections(
     .fetch_all(pool)
     .await
 }
+
+/// Those of `user_ids` with at least one open connection.
+pub async fn connected_users(pool: &MySqlPool, user_ids: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query =
+        QueryBuilder::new("SELECT DISTINCT user_id FROM realtime_connections WHERE user_id IN (");
+    let mut ids = query.separated(", ");
+    for id in user_ids {
+        ids.push_bind(*id);
+    }
+    query.push(")");
+    query.build_query_scalar().fetch_all(pool).await
+}
+
+/// The participants of a conversation with at least one open connection.
+pub async fn connected_participants(
+    pool: &MySqlPool,
+    conversation_id: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT p.user_id FROM conversation_participants p \
+         JOIN realtime_connections c ON c.user_id = p.user_id \
+         WHERE p.conversation_id = ?",
+    )
+    .bind(conversation_id)
+    .fetch_all(pool)
+    .await
+}
