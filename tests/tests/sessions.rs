@@ -67,7 +67,9 @@ async fn a_rotated_token_never_outlives_its_session(pool: MySqlPool) {
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn the_purge_deletes_ended_sessions_expired_tokens_and_passed_windows(pool: MySqlPool) {
+async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead_websockets(
+    pool: MySqlPool,
+) {
     let app = TestApp::new(pool);
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
@@ -104,6 +106,21 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_and_passed_windows(pool
         .await
         .unwrap();
     app.login("fresh@example.org", "wrong").await;
+    // WebSocket tickets: one expired, one live; connections: one older than
+    // any WebSocket lives, one current.
+    for issued in [time::now() - TimeDelta::minutes(2), time::now()] {
+        shared::realtime::issue_ticket(app.pool(), dave.id, issued)
+            .await
+            .unwrap();
+    }
+    for (id, age) in [
+        ("old=", TimeDelta::hours(3)),
+        ("new=", TimeDelta::minutes(5)),
+    ] {
+        shared::store::realtime::insert_connection(app.pool(), id, dave.id, time::now() - age)
+            .await
+            .unwrap();
+    }
 
     let purged = maintenance::purge(
         app.pool(),
@@ -118,7 +135,9 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_and_passed_windows(pool
         Purged {
             families: 2,
             tokens: 1,
-            login_failures: 1
+            login_failures: 1,
+            tickets: 1,
+            connections: 1
         }
     );
     assert_eq!(
@@ -131,6 +150,16 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_and_passed_windows(pool
         .await
         .unwrap();
     assert_eq!(remaining, [("fresh@example.org".to_string(),)]);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM realtime_tickets").await,
+        1
+    );
+    let connections: Vec<(String,)> =
+        sqlx::query_as("SELECT connection_id FROM realtime_connections")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(connections, [("new=".to_string(),)]);
     // Alice's spent token is kept: presenting it again still revokes her session.
     assert_eq!(app.refresh(&alice.refresh).await.status, 401);
     assert_eq!(app.refresh(&live).await.status, 401);

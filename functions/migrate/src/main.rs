@@ -39,6 +39,8 @@ async fn purge(config: &DatabaseConfig, retention: RetentionConfig) -> anyhow::R
         families = purged.families,
         tokens = purged.tokens,
         login_failures = purged.login_failures,
+        tickets = purged.tickets,
+        connections = purged.connections,
         "purged"
     );
     Ok(json!({"status": "ok", "purged": purged}))

@@ -1,6 +1,7 @@
 //! The periodic purge of rows that can no longer matter: ended refresh-token
 //! families (revoked, or past the session's maximum age) with all their
-//! tokens, expired tokens, and login-failure windows that have passed.
+//! tokens, expired tokens, login-failure windows that have passed, expired
+//! WebSocket tickets, and connections older than any WebSocket lives.
 //!
 //! Spent tokens of a live family are kept until the family ends: presenting
 //! one again is how theft is detected.
@@ -18,7 +19,13 @@ pub struct Purged {
     pub families: u64,
     pub tokens: u64,
     pub login_failures: u64,
+    pub tickets: u64,
+    pub connections: u64,
 }
+
+/// API Gateway closes every WebSocket connection after 2 hours, so an older
+/// row is one whose `$disconnect` never arrived.
+pub const CONNECTION_MAX_AGE: TimeDelta = TimeDelta::hours(2);
 
 pub async fn purge(
     pool: &MySqlPool,
@@ -46,6 +53,18 @@ pub async fn purge(
             pool,
             "DELETE FROM login_failures WHERE window_started_at <= ? LIMIT ?",
             (now - login_failure_window).naive_utc(),
+        )
+        .await?,
+        tickets: in_batches(
+            pool,
+            "DELETE FROM realtime_tickets WHERE expires_at <= ? LIMIT ?",
+            now.naive_utc(),
+        )
+        .await?,
+        connections: in_batches(
+            pool,
+            "DELETE FROM realtime_connections WHERE connected_at <= ? LIMIT ?",
+            (now - CONNECTION_MAX_AGE).naive_utc(),
         )
         .await?,
     })
