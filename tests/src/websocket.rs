@@ -54,6 +54,11 @@ pub fn management_client(gateway: SocketAddr) -> Client {
 
 impl Stack {
     pub async fn start(pool: MySqlPool) -> Self {
+        Self::start_with(pool, |_| {}).await
+    }
+
+    /// [`Self::start`] with adjusted gateway settings.
+    pub async fn start_with(pool: MySqlPool, adjust: impl FnOnce(&mut Settings)) -> Self {
         let url = database_url(&pool).await;
         let log_file =
             std::env::temp_dir().join(format!("realtime-{}.log", shared::secret::random_token()));
@@ -70,10 +75,11 @@ impl Stack {
             .await
             .expect("bind the gateway");
         let gateway = listener.local_addr().expect("an address");
-        let settings = Settings {
+        let mut settings = Settings {
             invoke_url: format!("http://{}", function.api.addr),
             ..Settings::default()
         };
+        adjust(&mut settings);
         let serving = tokio::spawn(local_gateway::serve(listener, settings));
         let mut app = TestApp::with_config(pool, |config| {
             config.websocket_url = Some(format!("ws://{gateway}/"));

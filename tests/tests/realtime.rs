@@ -394,3 +394,69 @@ async fn a_read_marker_goes_to_the_readers_own_connections_only(pool: MySqlPool)
     assert_eq!(next_json(&mut laptop).await, expected);
     assert_silent(&mut bobs, Duration::from_millis(300)).await;
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_gateway_closes_an_idle_connection_and_forgets_it(pool: MySqlPool) {
+    let stack = Stack::start_with(pool, |settings| {
+        settings.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let alice = stack.app.user("alice").await;
+    let mut socket = stack.connect(&alice).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("closed within the wait");
+    assert_eq!(closed, Some(1001));
+    eventually("$disconnect deletes the connection", || async {
+        stack.connections_of(alice.id).await.is_empty()
+    })
+    .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_gateway_that_never_answers_holds_a_change_up_for_the_publish_deadline_only(
+    pool: MySqlPool,
+) {
+    let stack = Stack::start(pool).await;
+    let alice = stack.app.user("alice").await;
+    let _socket = stack.connect(&alice).await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let holding = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let state = stack
+        .app
+        .state
+        .clone()
+        .with_publisher(Publisher::new(management_client(address)));
+    let conversation = stack.app.conversation(&alice, &[]).await;
+    let started = std::time::Instant::now();
+    let (status, _) = api_tests::call_on(
+        &state,
+        "POST",
+        &format!("/api/conversations/{conversation}/messages"),
+        &alice.access,
+        Some(json!({"body": "on time"})),
+    )
+    .await;
+    let took = started.elapsed();
+    holding.abort();
+    assert_eq!(status, 201);
+    assert!(
+        took >= shared::realtime::PUBLISH_DEADLINE && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}

@@ -247,3 +247,22 @@ async fn a_disconnect_event_forgets_the_connection(pool: MySqlPool) {
         "{last}"
     );
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn of_eight_handshakes_racing_with_one_ticket_exactly_one_opens(pool: MySqlPool) {
+    let app = TestApp::new(pool);
+    let alice = app.user("alice").await;
+    let ticket = ticket(&app, &alice).await;
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let state = app.state.clone();
+        let json = fixture("apigw-websocket-connect.json")
+            .replace("{{TICKET}}", &ticket)
+            .replace(CONNECTION, &format!("Racing-Conn-{i}="));
+        racing.spawn(async move { realtime::handle(&state, event(&json)).await.status_code });
+    }
+    let mut statuses = racing.join_all().await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401, 401, 401, 401, 401, 401, 401]);
+    assert_eq!(connections(&app).await.len(), 1);
+}
