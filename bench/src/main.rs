@@ -442,6 +442,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let peak_rss_kib = peak_rss_kib_of(server_pid)?;
     server.kill().await?;
 
+    // One connection per operation, as a request has.
     eprintln!("raw-SQL ceiling...");
     let ceiling_time = Duration::from_secs(5);
     let (reader, pager) = (data.reader.id, data.pager.id);
@@ -449,7 +450,14 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let latest =
         chrono::DateTime::from_timestamp_micros(253_402_300_799_999_999).context("bound")?;
     let deep_bound = {
-        let rows = messages::page(&pool, big, i64::MAX, Walk::Older, 100_000).await?;
+        let rows = messages::page(
+            &mut *pool.acquire().await?,
+            big,
+            i64::MAX,
+            Walk::Older,
+            100_000,
+        )
+        .await?;
         rows.last().context("deep bound")?.seq
     };
     for result in &mut results {
@@ -459,18 +467,25 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 ceiling::measure(CONCURRENCY, ceiling_time, move || {
                     let p = p.clone();
                     async move {
-                        users::find(&p, reader).await?;
-                        let rows =
-                            conversations::page_for_member(&p, reader, (latest, i64::MAX), page)
-                                .await?;
-                        conversations::with_participants(&p, rows).await?;
+                        let mut c = p.acquire().await?;
+                        users::find(&mut c, reader).await?;
+                        let rows = conversations::page_for_member(
+                            &mut c,
+                            reader,
+                            (latest, i64::MAX),
+                            page,
+                        )
+                        .await?;
+                        conversations::with_participants(&mut c, rows).await?;
                         Ok(())
                     }
                 })
                 .await?,
             ),
             "send a message" => {
-                let sender = users::find(&pool, pager).await?.context("pager")?;
+                let sender = users::find(&mut *pool.acquire().await?, pager)
+                    .await?
+                    .context("pager")?;
                 let body = shared::domain::MessageBody::parse(
                     "A benchmark message of ordinary length.".into(),
                 )
@@ -480,9 +495,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                     ceiling::measure(CONCURRENCY, ceiling_time, move || {
                         let (p, sender, body) = (p.clone(), sender.clone(), body.clone());
                         async move {
-                            users::find(&p, sender.id).await?;
+                            let mut c = p.acquire().await?;
+                            users::find(&mut c, sender.id).await?;
                             let now = time::now();
-                            messages::send(&p, conversation, &sender, &body, None, now).await?;
+                            messages::send(&mut c, conversation, &sender, &body, None, now).await?;
                             Ok(())
                         }
                     })
@@ -490,7 +506,9 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 )
             }
             "send, 32 conversations" => {
-                let sender = users::find(&pool, pager).await?.context("pager")?;
+                let sender = users::find(&mut *pool.acquire().await?, pager)
+                    .await?
+                    .context("pager")?;
                 let body = shared::domain::MessageBody::parse(
                     "A benchmark message of ordinary length.".into(),
                 )
@@ -503,9 +521,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                         let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let conversation = spread[n % spread.len()];
                         async move {
-                            users::find(&p, sender.id).await?;
+                            let mut c = p.acquire().await?;
+                            users::find(&mut c, sender.id).await?;
                             let now = time::now();
-                            messages::send(&p, conversation, &sender, &body, None, now).await?;
+                            messages::send(&mut c, conversation, &sender, &body, None, now).await?;
                             Ok(())
                         }
                     })
@@ -522,9 +541,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                     ceiling::measure(CONCURRENCY, ceiling_time, move || {
                         let p = p.clone();
                         async move {
-                            users::find(&p, pager).await?;
-                            conversations::is_member(&p, big, pager).await?;
-                            messages::page(&p, big, bound, Walk::Older, page).await?;
+                            let mut c = p.acquire().await?;
+                            users::find(&mut c, pager).await?;
+                            conversations::is_member(&mut c, big, pager).await?;
+                            messages::page(&mut c, big, bound, Walk::Older, page).await?;
                             Ok(())
                         }
                     })

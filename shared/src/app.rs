@@ -15,6 +15,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::access_token::AccessTokens;
 use crate::config::Config;
+use crate::db::Db;
 use crate::error::{ApiError, is_unavailable};
 use crate::pagination::CursorKey;
 use crate::request_log::RequestLog;
@@ -104,6 +105,8 @@ pub struct RequestCtx {
     pub params: PathParams,
     pub query: Option<String>,
     pub body: Body,
+    /// The request's one database connection, taken on first use.
+    pub db: Db,
 }
 
 impl RequestCtx {
@@ -117,7 +120,7 @@ impl RequestCtx {
     }
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Caller {
+async fn authenticate(state: &AppState, db: &mut Db, headers: &HeaderMap) -> Caller {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Caller::Anonymous;
     };
@@ -130,7 +133,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Caller {
     let Some(user_id) = token.and_then(|t| state.tokens.verify(t).ok()) else {
         return Caller::Invalid;
     };
-    match users::find(&state.pool, user_id).await {
+    let found = match db.conn().await {
+        Ok(conn) => users::find(conn, user_id).await,
+        Err(err) => Err(err),
+    };
+    match found {
         Ok(Some(user)) => Caller::User(user),
         Ok(None) => Caller::Invalid,
         Err(err) => Caller::Failed {
@@ -146,7 +153,8 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
     let deadline = deadline(state, &req);
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let caller = timeout_at(deadline, authenticate(state, &parts.headers))
+    let mut db = Db::new(&state.pool);
+    let caller = timeout_at(deadline, authenticate(state, &mut db, &parts.headers))
         .await
         .unwrap_or_else(|_| Caller::Failed {
             unavailable: true,
@@ -161,6 +169,7 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
                     params,
                     query: parts.uri.query().map(str::to_owned),
                     body,
+                    db,
                 };
                 let work = async {
                     match endpoint {

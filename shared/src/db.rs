@@ -6,9 +6,36 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::{Connection, Executor, MySqlPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Executor, MySql, MySqlConnection, MySqlPool};
 
 use crate::config::DatabaseConfig;
+
+/// A request's one database connection: taken from the pool on first use and
+/// given back once, when the request ends. sqlx pings a connection each time it
+/// returns to the pool, so a connection per statement would cost a round trip
+/// per statement.
+pub struct Db {
+    pool: MySqlPool,
+    conn: Option<PoolConnection<MySql>>,
+}
+
+impl Db {
+    pub fn new(pool: &MySqlPool) -> Self {
+        Db {
+            pool: pool.clone(),
+            conn: None,
+        }
+    }
+
+    pub async fn conn(&mut self) -> Result<&mut MySqlConnection, sqlx::Error> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+}
 
 /// Every migration under `migrations/`, compiled into each binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");

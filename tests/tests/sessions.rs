@@ -106,7 +106,7 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_and_passed_windows(pool
     app.login("fresh@example.org", "wrong").await;
 
     let purged = maintenance::purge(
-        app.pool(),
+        &mut app.pool().acquire().await.unwrap(),
         time::now(),
         TimeDelta::days(30),
         TimeDelta::minutes(15),
@@ -136,7 +136,7 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_and_passed_windows(pool
     assert_eq!(app.refresh(&live).await.status, 401);
     // A second purge finds nothing more to delete but Alice's revoked family.
     let again = maintenance::purge(
-        app.pool(),
+        &mut app.pool().acquire().await.unwrap(),
         time::now(),
         TimeDelta::days(30),
         TimeDelta::minutes(15),

@@ -44,11 +44,11 @@ struct EditBody {
 }
 
 /// `POST /api/conversations/{id}/messages`
-pub async fn send(sender: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
     let sent = messages::send(
-        &ctx.state.pool,
+        ctx.db.conn().await?,
         conversation_id,
         &sender,
         &body,
@@ -64,7 +64,7 @@ pub async fn send(sender: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
 }
 
 /// `PATCH /api/conversations/{id}/messages/{message_id}`: the sender only.
-pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let message_id = ctx.params.id("message_id")?;
     let body = ctx
@@ -74,7 +74,7 @@ pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
         .and_then(MessageBody::parse)
         .map_err(|problem| ApiError::invalid_field("body", problem))?;
     let changed = messages::change(
-        &ctx.state.pool,
+        ctx.db.conn().await?,
         conversation_id,
         message_id,
         editor.id,
@@ -94,11 +94,11 @@ pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
 
 /// `DELETE /api/conversations/{id}/messages/{message_id}`: the sender only;
 /// the message stays as a tombstone.
-pub async fn delete(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn delete(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let message_id = ctx.params.id("message_id")?;
     let changed = messages::change(
-        &ctx.state.pool,
+        ctx.db.conn().await?,
         conversation_id,
         message_id,
         editor.id,
@@ -128,7 +128,7 @@ fn position(field: &'static str, raw: &str) -> Result<i64, ApiError> {
 }
 
 /// `GET /api/conversations/{id}/messages?page_size=&cursor=&after=&since=`
-pub async fn list(reader: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn list(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let query = ctx.query(&["page_size", "cursor", "after", "since"])?;
     let size = PageSize::parse(query.get("page_size"))?;
@@ -152,11 +152,11 @@ pub async fn list(reader: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
         (None, None, Some(since)) => (position("since", since)?, Walk::Since),
         (None, None, None) => (i64::MAX, Walk::Older),
     };
-    let pool = &ctx.state.pool;
-    if !conversations::is_member(pool, conversation_id, reader.id).await? {
+    let conn = ctx.db.conn().await?;
+    if !conversations::is_member(conn, conversation_id, reader.id).await? {
         return Err(ApiError::NotFound);
     }
-    let rows = messages::page(pool, conversation_id, bound, walk, size.probe()).await?;
+    let rows = messages::page(conn, conversation_id, bound, walk, size.probe()).await?;
     pagination::respond(&rows, size, |last| {
         ctx.state.cursors.encode(&MessagePosition {
             c: conversation_id,

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
-use sqlx::MySqlPool;
+use sqlx::MySqlConnection;
 
 /// Rows deleted per statement, so no purge holds many locks at once.
 const BATCH: i64 = 1_000;
@@ -21,7 +21,7 @@ pub struct Purged {
 }
 
 pub async fn purge(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     now: DateTime<Utc>,
     session_max_age: TimeDelta,
     login_failure_window: TimeDelta,
@@ -30,20 +30,20 @@ pub async fn purge(
     Ok(Purged {
         // Their tokens go with them (ON DELETE CASCADE).
         families: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM refresh_token_families \
              WHERE revoked_at IS NOT NULL OR created_at <= ? LIMIT ?",
             sessions_started_before,
         )
         .await?,
         tokens: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM refresh_tokens WHERE expires_at <= ? LIMIT ?",
             now.naive_utc(),
         )
         .await?,
         login_failures: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM login_failures WHERE window_started_at <= ? LIMIT ?",
             (now - login_failure_window).naive_utc(),
         )
@@ -52,7 +52,7 @@ pub async fn purge(
 }
 
 async fn in_batches(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     sql: &'static str,
     bound: chrono::NaiveDateTime,
 ) -> Result<u64, sqlx::Error> {
@@ -61,7 +61,7 @@ async fn in_batches(
         let deleted = sqlx::query(sql)
             .bind(bound)
             .bind(BATCH)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
         total += deleted;
