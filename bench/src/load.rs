@@ -15,6 +15,9 @@ pub struct Request {
     pub body: Option<String>,
     /// 2xx for most scenarios; the invalid-token one expects 401.
     pub expect_success: bool,
+    /// When not empty, each wrk thread cycles through these paths instead of
+    /// `path` (one conversation per sender, say).
+    pub spread: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -45,6 +48,14 @@ fn script(request: &Request) -> String {
     }
     if let Some(body) = &request.body {
         lua.push_str(&format!("wrk.body = {}\n", lua_string(body)));
+    }
+    if !request.spread.is_empty() {
+        let paths: Vec<String> = request.spread.iter().map(|p| lua_string(p)).collect();
+        lua.push_str(&format!(
+            "local paths = {{{}}}\nlocal i = 0\n\
+             request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n",
+            paths.join(", ")
+        ));
     }
     lua
 }

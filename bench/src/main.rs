@@ -6,10 +6,12 @@
 mod ceiling;
 mod load;
 mod report;
+mod round_trips;
 mod seed;
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -120,6 +122,48 @@ async fn in_process(gateway: &Gateway, state: &AppState, request: &Request) -> (
     (response.status().as_u16(), value, statements)
 }
 
+/// Round trips to the database per request of each scenario, counted by a
+/// proxy on the wire: after three warm-up requests (statements prepared), one
+/// request, on a one-connection production pool as one Lambda instance has.
+async fn count_round_trips(scenarios: &[Scenario]) -> anyhow::Result<Vec<u64>> {
+    let server = server_url();
+    let hostport = server
+        .rsplit('@')
+        .next()
+        .context("BENCH_DATABASE_SERVER host")?
+        .trim_end_matches('/');
+    let upstream = tokio::net::lookup_host(hostport)
+        .await?
+        .next()
+        .context("database address")?;
+    let proxy = round_trips::CountingProxy::start(upstream).await?;
+    let mut config = config(1);
+    config.database.url = format!(
+        "{}@{}/{DATABASE}",
+        server
+            .rsplit_once('@')
+            .map_or("mysql://root", |(user, _)| user),
+        proxy.addr
+    );
+    let state = AppState::new(config.clone(), db::pool(&config.database)?);
+    let gateway = Gateway::new();
+    let mut counts = Vec::new();
+    for scenario in scenarios {
+        for _ in 0..3 {
+            in_process(&gateway, &state, &scenario.request).await;
+        }
+        // The pool pings a connection as it takes it back, after the answer:
+        // let that land inside the window it belongs to.
+        let settle = Duration::from_millis(100);
+        tokio::time::sleep(settle).await;
+        let before = proxy.commands();
+        in_process(&gateway, &state, &scenario.request).await;
+        tokio::time::sleep(settle).await;
+        counts.push(proxy.commands() - before);
+    }
+    Ok(counts)
+}
+
 async fn wait_for_server() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", PORT))
@@ -175,6 +219,12 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let gateway = Gateway::new();
     let reader_token = state.tokens.issue(data.reader.id, time::now())?;
     let pager_token = state.tokens.issue(data.pager.id, time::now())?;
+    let busy_token = state.tokens.issue(data.busy.id, time::now())?;
+    let (big_version,): (i64,) =
+        sqlx::query_as("SELECT last_version FROM conversations WHERE id = ?")
+            .bind(data.big_conversation)
+            .fetch_one(&pool)
+            .await?;
 
     // The cursor 100,000 messages deep, reached by following cursors.
     let big = data.big_conversation;
@@ -187,6 +237,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
             token: Some(pager_token.clone()),
             body: None,
             expect_success: true,
+            spread: Vec::new(),
         };
         let (_, page, _) = in_process(&gateway, &state, &request).await;
         let next = page["next_cursor"]
@@ -207,6 +258,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 token: None,
                 body: Some(login_body),
                 expect_success: true,
+                spread: Vec::new(),
             },
         },
         Scenario {
@@ -217,6 +269,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 token: Some(reader_token.clone()),
                 body: None,
                 expect_success: true,
+                spread: Vec::new(),
             },
         },
         Scenario {
@@ -227,6 +280,25 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 token: Some(pager_token.clone()),
                 body: Some(json!({"body": "A benchmark message of ordinary length."}).to_string()),
                 expect_success: true,
+                spread: Vec::new(),
+            },
+        },
+        Scenario {
+            name: "send, 32 conversations",
+            request: Request {
+                method: "POST",
+                path: format!(
+                    "/api/conversations/{}/messages",
+                    data.spread_conversations[0]
+                ),
+                token: Some(pager_token.clone()),
+                body: Some(json!({"body": "A benchmark message of ordinary length."}).to_string()),
+                expect_success: true,
+                spread: data
+                    .spread_conversations
+                    .iter()
+                    .map(|id| format!("/api/conversations/{id}/messages"))
+                    .collect(),
             },
         },
         Scenario {
@@ -237,6 +309,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 token: Some(pager_token.clone()),
                 body: None,
                 expect_success: true,
+                spread: Vec::new(),
             },
         },
         Scenario {
@@ -247,6 +320,51 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 token: Some(pager_token.clone()),
                 body: None,
                 expect_success: true,
+                spread: Vec::new(),
+            },
+        },
+        Scenario {
+            name: "list messages, page_size=100",
+            request: Request {
+                method: "GET",
+                path: format!("/api/conversations/{big}/messages?page_size=100"),
+                token: Some(pager_token.clone()),
+                body: None,
+                expect_success: true,
+                spread: Vec::new(),
+            },
+        },
+        Scenario {
+            name: "poll since=, nothing new",
+            request: Request {
+                method: "GET",
+                path: format!("/api/conversations/{big}/messages?since={big_version}"),
+                token: Some(pager_token.clone()),
+                body: None,
+                expect_success: true,
+                spread: Vec::new(),
+            },
+        },
+        Scenario {
+            name: "list conversations, user in 1,000",
+            request: Request {
+                method: "GET",
+                path: "/api/conversations".into(),
+                token: Some(busy_token.clone()),
+                body: None,
+                expect_success: true,
+                spread: Vec::new(),
+            },
+        },
+        Scenario {
+            name: "unread total, user in 1,000",
+            request: Request {
+                method: "GET",
+                path: "/api/conversations/unread".into(),
+                token: Some(busy_token.clone()),
+                body: None,
+                expect_success: true,
+                spread: Vec::new(),
             },
         },
         Scenario {
@@ -257,6 +375,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 token: Some("not.a.token".into()),
                 body: None,
                 expect_success: false,
+                spread: Vec::new(),
             },
         },
     ];
@@ -277,6 +396,11 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
             bail!("the deep page is not a full page: {body}");
         }
         statements.push(count);
+    }
+
+    let round_trips = count_round_trips(&scenarios).await?;
+    for (scenario, count) in scenarios.iter().zip(&round_trips) {
+        eprintln!("round trips: {}: {count}", scenario.name);
     }
 
     let mut argon2 = Vec::new();
@@ -302,7 +426,8 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     std::fs::create_dir_all(&scratch)?;
 
     let mut results = Vec::new();
-    for (scenario, statements) in scenarios.iter().zip(&statements) {
+    for ((scenario, statements), round_trips) in scenarios.iter().zip(&statements).zip(&round_trips)
+    {
         let mut figures: Vec<Figures> = Vec::new();
         for connections in [1, CONCURRENCY] {
             eprintln!("wrk: {} at c={connections}", scenario.name);
@@ -315,12 +440,14 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
             c1: figures[0],
             c32: figures[1],
             statements: *statements,
+            round_trips: *round_trips,
             ceiling: None,
         });
     }
     let peak_rss_kib = peak_rss_kib_of(server_pid)?;
     server.kill().await?;
 
+    // One connection per operation, as a request has.
     eprintln!("raw-SQL ceiling...");
     let ceiling_time = Duration::from_secs(5);
     let (reader, pager) = (data.reader.id, data.pager.id);
@@ -328,7 +455,14 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let latest =
         chrono::DateTime::from_timestamp_micros(253_402_300_799_999_999).context("bound")?;
     let deep_bound = {
-        let rows = messages::page(&pool, big, i64::MAX, Walk::Older, 100_000).await?;
+        let rows = messages::page(
+            &mut *pool.acquire().await?,
+            big,
+            i64::MAX,
+            Walk::Older,
+            100_000,
+        )
+        .await?;
         rows.last().context("deep bound")?.seq
     };
     for result in &mut results {
@@ -338,18 +472,25 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 ceiling::measure(CONCURRENCY, ceiling_time, move || {
                     let p = p.clone();
                     async move {
-                        users::find(&p, reader).await?;
-                        let rows =
-                            conversations::page_for_member(&p, reader, (latest, i64::MAX), page)
-                                .await?;
-                        conversations::with_participants(&p, rows).await?;
+                        let mut c = p.acquire().await?;
+                        users::find(&mut c, reader).await?;
+                        let rows = conversations::page_for_member(
+                            &mut c,
+                            reader,
+                            (latest, i64::MAX),
+                            page,
+                        )
+                        .await?;
+                        conversations::with_participants(&mut c, rows).await?;
                         Ok(())
                     }
                 })
                 .await?,
             ),
             "send a message" => {
-                let sender = users::find(&pool, pager).await?.context("pager")?;
+                let sender = users::find(&mut *pool.acquire().await?, pager)
+                    .await?
+                    .context("pager")?;
                 let body = shared::domain::MessageBody::parse(
                     "A benchmark message of ordinary length.".into(),
                 )
@@ -359,16 +500,43 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                     ceiling::measure(CONCURRENCY, ceiling_time, move || {
                         let (p, sender, body) = (p.clone(), sender.clone(), body.clone());
                         async move {
-                            users::find(&p, sender.id).await?;
+                            let mut c = p.acquire().await?;
+                            users::find(&mut c, sender.id).await?;
                             let now = time::now();
-                            messages::send(&p, conversation, &sender, &body, None, now).await?;
+                            messages::send(&mut c, conversation, &sender, &body, None, now).await?;
                             Ok(())
                         }
                     })
                     .await?,
                 )
             }
-            name if name.starts_with("list messages") => {
+            "send, 32 conversations" => {
+                let sender = users::find(&mut *pool.acquire().await?, pager)
+                    .await?
+                    .context("pager")?;
+                let body = shared::domain::MessageBody::parse(
+                    "A benchmark message of ordinary length.".into(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                let spread = Arc::new(data.spread_conversations.clone());
+                let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                Some(
+                    ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                        let (p, sender, body) = (p.clone(), sender.clone(), body.clone());
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let conversation = spread[n % spread.len()];
+                        async move {
+                            let mut c = p.acquire().await?;
+                            users::find(&mut c, sender.id).await?;
+                            let now = time::now();
+                            messages::send(&mut c, conversation, &sender, &body, None, now).await?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                )
+            }
+            name if name.starts_with("list messages, page 1") || name.contains("deep") => {
                 let bound = if name.contains("deep") {
                     deep_bound
                 } else {
@@ -378,9 +546,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                     ceiling::measure(CONCURRENCY, ceiling_time, move || {
                         let p = p.clone();
                         async move {
-                            users::find(&p, pager).await?;
-                            conversations::is_member(&p, big, pager).await?;
-                            messages::page(&p, big, bound, Walk::Older, page).await?;
+                            let mut c = p.acquire().await?;
+                            users::find(&mut c, pager).await?;
+                            conversations::is_member(&mut c, big, pager).await?;
+                            messages::page(&mut c, big, bound, Walk::Older, page).await?;
                             Ok(())
                         }
                     })

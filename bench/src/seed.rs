@@ -1,5 +1,6 @@
 //! The data set, written with multi-row inserts: a user in 20 conversations of
-//! 3 participants with 5 messages each, and a conversation of 100,020 messages.
+//! 3 participants with 5 messages each, a conversation of 100,020 messages,
+//! 32 conversations for concurrent senders, and a user in 1,000 conversations.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::store::users::User;
@@ -17,7 +18,13 @@ pub struct DataSet {
     pub pager: User,
     pub big_conversation: i64,
     pub send_conversation: i64,
+    /// One per concurrent sender, the pager and the friend in each.
+    pub spread_conversations: Vec<i64>,
+    /// Member of 1,000 conversations of 2 participants with 3 messages each.
+    pub busy: User,
 }
+
+pub const BUSY_CONVERSATIONS: i64 = 1_000;
 
 async fn insert_user(
     pool: &MySqlPool,
@@ -149,6 +156,17 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
     .await?;
     let send_conversation =
         insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?;
+    let mut spread_conversations = Vec::new();
+    for _ in 0..32 {
+        spread_conversations
+            .push(insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?);
+    }
+    let busy = insert_user(pool, "busy", &hash, base).await?;
+    for n in 0..BUSY_CONVERSATIONS {
+        let at = base + TimeDelta::seconds(n);
+        let id = insert_conversation(pool, busy.id, &[busy.id, friend.id], at).await?;
+        insert_messages(pool, id, &[friend.id, busy.id], 3, at).await?;
+    }
     sqlx::query("ANALYZE TABLE messages, conversations, conversation_participants")
         .execute(pool)
         .await?;
@@ -158,5 +176,7 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
         pager,
         big_conversation,
         send_conversation,
+        spread_conversations,
+        busy,
     })
 }

@@ -15,6 +15,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::access_token::AccessTokens;
 use crate::config::Config;
+use crate::db::Db;
 use crate::error::{ApiError, is_unavailable};
 use crate::pagination::CursorKey;
 use crate::realtime::Publisher;
@@ -50,24 +51,6 @@ impl AppState {
     pub fn with_publisher(mut self, publisher: Publisher) -> Self {
         self.publisher = Some(Arc::new(publisher));
         self
-    }
-
-    /// Posts events to their users' open connections, when a publisher is
-    /// configured; see [`Publisher::publish`].
-    pub async fn publish(&self, deliveries: Vec<(i64, serde_json::Value)>) {
-        if let Some(publisher) = &self.publisher {
-            publisher.publish(&self.pool, deliveries).await;
-        }
-    }
-
-    /// Posts one event to every participant's open connections, when a
-    /// publisher is configured; see [`Publisher::publish_to_participants`].
-    pub async fn publish_to_participants(&self, conversation_id: i64, event: serde_json::Value) {
-        if let Some(publisher) = &self.publisher {
-            publisher
-                .publish_to_participants(&self.pool, conversation_id, &event)
-                .await;
-        }
     }
 
     /// Configuration from the environment (and Secrets Manager, when ARNs are
@@ -140,6 +123,8 @@ pub struct RequestCtx {
     pub params: PathParams,
     pub query: Option<String>,
     pub body: Body,
+    /// The request's one database connection, taken on first use.
+    pub db: Db,
 }
 
 impl RequestCtx {
@@ -151,9 +136,42 @@ impl RequestCtx {
     pub fn query(&self, allowed: &[&str]) -> Result<request::Query, ApiError> {
         request::Query::parse(self.query.as_deref(), allowed)
     }
+
+    /// Posts events to their users' open connections, when a publisher is
+    /// configured, on the request's connection; see [`Publisher::publish`].
+    /// Never fails: the change has committed.
+    pub async fn publish(&mut self, deliveries: Vec<(i64, serde_json::Value)>) {
+        let Some(publisher) = self.state.publisher.clone() else {
+            return;
+        };
+        match self.db.conn().await {
+            Ok(conn) => publisher.publish(conn, deliveries).await,
+            Err(err) => tracing::warn!(error = %err, "real-time delivery skipped: no connection"),
+        }
+    }
+
+    /// Posts one event to every participant's open connections, when a
+    /// publisher is configured; see [`Publisher::publish_to_participants`].
+    pub async fn publish_to_participants(
+        &mut self,
+        conversation_id: i64,
+        event: serde_json::Value,
+    ) {
+        let Some(publisher) = self.state.publisher.clone() else {
+            return;
+        };
+        match self.db.conn().await {
+            Ok(conn) => {
+                publisher
+                    .publish_to_participants(conn, conversation_id, &event)
+                    .await;
+            }
+            Err(err) => tracing::warn!(error = %err, "real-time delivery skipped: no connection"),
+        }
+    }
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Caller {
+async fn authenticate(state: &AppState, db: &mut Db, headers: &HeaderMap) -> Caller {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Caller::Anonymous;
     };
@@ -166,7 +184,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Caller {
     let Some(user_id) = token.and_then(|t| state.tokens.verify(t).ok()) else {
         return Caller::Invalid;
     };
-    match users::find(&state.pool, user_id).await {
+    let found = match db.conn().await {
+        Ok(conn) => users::find(conn, user_id).await,
+        Err(err) => Err(err),
+    };
+    match found {
         Ok(Some(user)) => Caller::User(user),
         Ok(None) => Caller::Invalid,
         Err(err) => Caller::Failed {
@@ -182,7 +204,8 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
     let deadline = deadline(state, &req);
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let caller = timeout_at(deadline, authenticate(state, &parts.headers))
+    let mut db = Db::new(&state.pool);
+    let caller = timeout_at(deadline, authenticate(state, &mut db, &parts.headers))
         .await
         .unwrap_or_else(|_| Caller::Failed {
             unavailable: true,
@@ -197,6 +220,7 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
                     params,
                     query: parts.uri.query().map(str::to_owned),
                     body,
+                    db,
                 };
                 let work = async {
                     match endpoint {

@@ -13,7 +13,7 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use sqlx::MySqlPool;
+use sqlx::MySqlConnection;
 use tokio::task::JoinSet;
 
 use crate::secret;
@@ -29,14 +29,14 @@ pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Issues a single-use ticket for `user_id`; only its digest is stored.
 pub async fn issue_ticket(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     user_id: i64,
     now: DateTime<Utc>,
 ) -> Result<String, sqlx::Error> {
     let ticket = secret::random_token();
     let expires_at = now + TimeDelta::seconds(TICKET_TTL_SECONDS);
     store::insert_ticket(
-        pool,
+        conn,
         user_id,
         &secret::digest_token(&ticket),
         now,
@@ -49,11 +49,11 @@ pub async fn issue_ticket(
 /// Spends `ticket` and returns the user it stands for, or `None` when it is
 /// unknown, used or expired.
 pub async fn redeem_ticket(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     ticket: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, sqlx::Error> {
-    store::consume_ticket(pool, &secret::digest_token(ticket), now).await
+    store::consume_ticket(conn, &secret::digest_token(ticket), now).await
 }
 
 /// Posts events to open connections; built once per cold start.
@@ -97,14 +97,14 @@ impl Publisher {
     /// and waits at most the publish deadline. A connection the gateway
     /// reports gone (410) is forgotten; any other failure is logged. Never
     /// fails the caller: the change has committed already.
-    pub async fn publish(&self, pool: &MySqlPool, deliveries: Vec<(i64, Value)>) {
+    pub async fn publish(&self, conn: &mut MySqlConnection, deliveries: Vec<(i64, Value)>) {
         if deliveries.is_empty() {
             return;
         }
         let mut users: Vec<i64> = deliveries.iter().map(|(user, _)| *user).collect();
         users.sort_unstable();
         users.dedup();
-        let connections = match store::connections_of(pool, &users).await {
+        let connections = match store::connections_of(conn, &users).await {
             Ok(connections) => connections,
             Err(err) => {
                 tracing::warn!(error = %err, "real-time delivery skipped: connections unreadable");
@@ -125,18 +125,18 @@ impl Publisher {
                 posts.push((connection_id.clone(), data.clone()));
             }
         }
-        self.post_all(pool, posts).await;
+        self.post_all(conn, posts).await;
     }
 
     /// Sends one event to every open connection of every participant of a
     /// conversation, as [`Self::publish`] does.
     pub async fn publish_to_participants(
         &self,
-        pool: &MySqlPool,
+        conn: &mut MySqlConnection,
         conversation_id: i64,
         event: &Value,
     ) {
-        let connections = match store::participant_connections(pool, conversation_id).await {
+        let connections = match store::participant_connections(conn, conversation_id).await {
             Ok(connections) => connections,
             Err(err) => {
                 tracing::warn!(error = %err, "real-time delivery skipped: connections unreadable");
@@ -148,10 +148,10 @@ impl Publisher {
             .into_iter()
             .map(|connection| (connection.connection_id, data.clone()))
             .collect();
-        self.post_all(pool, posts).await;
+        self.post_all(conn, posts).await;
     }
 
-    async fn post_all(&self, pool: &MySqlPool, posts: Vec<(String, Bytes)>) {
+    async fn post_all(&self, conn: &mut MySqlConnection, posts: Vec<(String, Bytes)>) {
         let mut running = JoinSet::new();
         for (connection_id, data) in posts {
             let client = self.client.clone();
@@ -187,7 +187,7 @@ impl Publisher {
         }
         // Only the connections reported gone: never the sender's own.
         for connection_id in gone {
-            if let Err(err) = store::delete_connection(pool, &connection_id).await {
+            if let Err(err) = store::delete_connection(conn, &connection_id).await {
                 tracing::warn!(connection_id, error = %err, "could not forget a gone connection");
             }
         }

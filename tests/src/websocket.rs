@@ -124,6 +124,13 @@ impl Stack {
         socket
     }
 
+    /// Publishes through the application's publisher, as a handler does.
+    pub async fn publish(&self, deliveries: Vec<(i64, Value)>) {
+        let publisher = self.app.state.publisher.as_ref().expect("a publisher");
+        let mut conn = self.app.pool().acquire().await.expect("a connection");
+        publisher.publish(&mut conn, deliveries).await;
+    }
+
     /// The connection ids stored for `user_id`.
     pub async fn connections_of(&self, user_id: i64) -> Vec<String> {
         sqlx::query_scalar(

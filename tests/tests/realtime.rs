@@ -57,7 +57,7 @@ async fn an_expired_or_unknown_ticket_is_refused_at_the_handshake_with_401(pool:
     let stack = Stack::start(pool).await;
     let alice = stack.app.user("alice").await;
     let expired = shared::realtime::issue_ticket(
-        stack.app.pool(),
+        &mut stack.app.pool().acquire().await.unwrap(),
         alice.id,
         shared::time::now() - TimeDelta::seconds(61),
     )
@@ -96,11 +96,7 @@ async fn two_connections_of_one_user_both_receive_a_published_event(pool: MySqlP
     let mut bobs = stack.connect(&bob).await;
 
     let event = json!({"type": "conversation.left", "conversation_id": 7});
-    stack
-        .app
-        .state
-        .publish(vec![(alice.id, event.clone())])
-        .await;
+    stack.publish(vec![(alice.id, event.clone())]).await;
     assert_eq!(next_json(&mut phone).await, event);
     assert_eq!(next_json(&mut laptop).await, event);
     assert_silent(&mut bobs, Duration::from_millis(300)).await;
@@ -140,11 +136,7 @@ async fn a_post_to_a_gone_connection_is_a_410_and_the_publisher_forgets_it(pool:
     assert_eq!(gone.raw_response().map(|r| r.status().as_u16()), Some(410));
 
     let event = json!({"type": "conversation.left", "conversation_id": 1});
-    stack
-        .app
-        .state
-        .publish(vec![(alice.id, event.clone())])
-        .await;
+    stack.publish(vec![(alice.id, event.clone())]).await;
     assert_eq!(next_json(&mut socket).await, event);
     assert_eq!(stack.connections_of(alice.id).await, live);
 }

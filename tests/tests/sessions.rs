@@ -109,7 +109,7 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
     // WebSocket tickets: one expired, one live; connections: one older than
     // any WebSocket lives, one current.
     for issued in [time::now() - TimeDelta::minutes(2), time::now()] {
-        shared::realtime::issue_ticket(app.pool(), dave.id, issued)
+        shared::realtime::issue_ticket(&mut app.pool().acquire().await.unwrap(), dave.id, issued)
             .await
             .unwrap();
     }
@@ -117,13 +117,18 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
         ("old=", TimeDelta::hours(3)),
         ("new=", TimeDelta::minutes(5)),
     ] {
-        shared::store::realtime::insert_connection(app.pool(), id, dave.id, time::now() - age)
-            .await
-            .unwrap();
+        shared::store::realtime::insert_connection(
+            &mut app.pool().acquire().await.unwrap(),
+            id,
+            dave.id,
+            time::now() - age,
+        )
+        .await
+        .unwrap();
     }
 
     let purged = maintenance::purge(
-        app.pool(),
+        &mut app.pool().acquire().await.unwrap(),
         time::now(),
         TimeDelta::days(30),
         TimeDelta::minutes(15),
@@ -165,7 +170,7 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
     assert_eq!(app.refresh(&live).await.status, 401);
     // A second purge finds nothing more to delete but Alice's revoked family.
     let again = maintenance::purge(
-        app.pool(),
+        &mut app.pool().acquire().await.unwrap(),
         time::now(),
         TimeDelta::days(30),
         TimeDelta::minutes(15),

@@ -167,9 +167,13 @@ async fn an_expired_ticket_is_refused(pool: MySqlPool) {
     let app = TestApp::new(pool);
     let alice = app.user("alice").await;
     let issued_long_ago = time::now() - TimeDelta::seconds(61);
-    let ticket = shared::realtime::issue_ticket(app.pool(), alice.id, issued_long_ago)
-        .await
-        .unwrap();
+    let ticket = shared::realtime::issue_ticket(
+        &mut app.pool().acquire().await.unwrap(),
+        alice.id,
+        issued_long_ago,
+    )
+    .await
+    .unwrap();
     let response = realtime::handle(&app.state, connect_event(&ticket)).await;
     assert_eq!(response.status_code, 401);
     assert!(connections(&app).await.is_empty());

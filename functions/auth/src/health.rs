@@ -5,8 +5,12 @@ use shared::error::is_unavailable;
 use shared::{ApiError, RequestCtx, respond};
 
 /// `GET /api/health`: up when the database answers a trivial query.
-pub async fn health(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
-    match sqlx::query("SELECT 1").execute(&ctx.state.pool).await {
+pub async fn health(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let answered = match ctx.db.conn().await {
+        Ok(conn) => sqlx::query("SELECT 1").execute(conn).await.map(|_| ()),
+        Err(err) => Err(err),
+    };
+    match answered {
         Ok(_) => Ok(respond::ok(&json!({"status": "ok", "database": "ok"}))),
         Err(err) if is_unavailable(&err) => {
             tracing::warn!(error = %err, "health check: database unavailable");

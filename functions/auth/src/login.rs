@@ -18,7 +18,7 @@ struct LoginBody {
 const BAD_CREDENTIALS: &str = "Invalid email or password.";
 
 /// `POST /api/auth/login`
-pub async fn login(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn login(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let body = ctx.json::<LoginBody>()?;
     let mut fields = FieldErrors::new();
     if body.email.is_none() {
@@ -36,14 +36,15 @@ pub async fn login(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
         .map_err(|problem| ApiError::invalid_fields([("email", problem)].into()))?;
 
     let state = &ctx.state;
+    let conn = ctx.db.conn().await?;
     let throttle = state.config.login_throttle;
     let window = TimeDelta::from_std(throttle.window).map_err(ApiError::internal)?;
     let now = time::now();
     // The attempt is counted before the password is checked, so parallel
     // guesses cannot all pass a count read before any of them was recorded.
-    let attempts = login_failures::reserve(&state.pool, email.as_str(), now, window).await?;
+    let attempts = login_failures::reserve(&mut *conn, email.as_str(), now, window).await?;
     if attempts > u64::from(throttle.max_failures) {
-        let started = login_failures::window_start(&state.pool, email.as_str())
+        let started = login_failures::window_start(&mut *conn, email.as_str())
             .await?
             .unwrap_or(now);
         return Err(ApiError::TooManyRequests {
@@ -51,7 +52,7 @@ pub async fn login(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
         });
     }
 
-    let account = users::credentials(&state.pool, email.as_str()).await?;
+    let account = users::credentials(&mut *conn, email.as_str()).await?;
     let (user, stored_hash) = match account {
         Some(c) => (Some(c.user), Some(c.password_hash)),
         None => (None, None),
@@ -62,8 +63,8 @@ pub async fn login(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let Some(user) = user.filter(|_| verified) else {
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };
-    login_failures::clear(&state.pool, email.as_str()).await?;
-    Ok(respond::ok(&session::start(state, user).await?))
+    login_failures::clear(&mut *conn, email.as_str()).await?;
+    Ok(respond::ok(&session::start(state, conn, user).await?))
 }
 
 /// Whole seconds until `until`, rounded up so a client never retries early.

@@ -80,12 +80,13 @@ fn check<T>(errors: &mut FieldErrors, field: &'static str, parsed: Result<T, Str
 }
 
 /// `POST /api/auth/register`
-pub async fn register(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn register(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let input = ctx.json::<RegisterBody>()?.parse()?;
-    let pool = &ctx.state.pool;
+    // Hashed before a connection is taken: it is not held through the hash.
     let password_hash = password::hash(input.password.into_inner())
         .await
         .map_err(ApiError::internal)?;
+    let conn = ctx.db.conn().await?;
     let new_user = users::NewUser {
         email: &input.email,
         username: &input.username,
@@ -94,13 +95,13 @@ pub async fn register(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
         last_name: &input.last_name,
         created_at: time::now(),
     };
-    match users::insert(pool, &new_user).await {
+    match users::insert(conn, &new_user).await {
         Ok(user_id) => Ok(respond::created(
             &json!({"message": "User registered successfully!", "user_id": user_id}),
         )),
         Err(err) if store::is_unique_violation(&err) => {
             let (email_taken, username_taken) =
-                users::taken(pool, &input.email, &input.username).await?;
+                users::taken(conn, &input.email, &input.username).await?;
             let mut fields = FieldErrors::new();
             if email_taken {
                 fields.insert("email", "A user with this email already exists.".into());

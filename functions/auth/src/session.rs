@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use shared::store::refresh_tokens::{self, Rotation};
 use shared::store::users::User;
 use shared::{ApiError, AppState, RequestCtx, respond, secret, time};
+use sqlx::MySqlConnection;
 
 /// The body of a successful login or refresh.
 #[derive(Serialize)]
@@ -64,11 +65,15 @@ fn token_pair(
 }
 
 /// Starts a new refresh-token family for a successful login.
-pub async fn start(state: &AppState, user: User) -> Result<TokenPair, ApiError> {
+pub async fn start(
+    state: &AppState,
+    conn: &mut MySqlConnection,
+    user: User,
+) -> Result<TokenPair, ApiError> {
     let now = time::now();
     let refresh_token = secret::random_token();
     refresh_tokens::start_family(
-        &state.pool,
+        conn,
         user.id,
         secret::random_bytes::<16>(),
         secret::digest_token(&refresh_token),
@@ -80,7 +85,7 @@ pub async fn start(state: &AppState, user: User) -> Result<TokenPair, ApiError> 
 }
 
 /// `POST /api/auth/refresh`
-pub async fn refresh(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn refresh(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let presented = ctx.json::<RefreshBody>()?.token()?;
     let state = &ctx.state;
     let now = time::now();
@@ -90,7 +95,7 @@ pub async fn refresh(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
             .map_err(|_| ApiError::internal(anyhow::anyhow!("a token lifetime is out of range")))
     };
     let rotation = refresh_tokens::rotate(
-        &state.pool,
+        ctx.db.conn().await?,
         &secret::digest_token(&presented),
         &secret::digest_token(&next),
         now,
@@ -119,10 +124,10 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `POST /api/auth/logout`: ends the presented token's family. Unknown tokens
 /// get the same 204, so logout is safe to repeat.
-pub async fn logout(ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn logout(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let presented = ctx.json::<RefreshBody>()?.token()?;
     refresh_tokens::revoke_family_of(
-        &ctx.state.pool,
+        ctx.db.conn().await?,
         &secret::digest_token(&presented),
         time::now(),
     )

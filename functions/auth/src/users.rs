@@ -9,12 +9,12 @@ pub async fn me(user: User, _ctx: RequestCtx) -> Result<Response<Body>, ApiError
 }
 
 /// `GET /api/users?email=` or `?username=`: exact match, never a listing.
-pub async fn find(_caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn find(_caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let query = ctx.query(&["email", "username"])?;
-    let pool = &ctx.state.pool;
+    let conn = ctx.db.conn().await?;
     let results = match (query.get("email"), query.get("username")) {
-        (Some(email), None) => users::public_by_email(pool, &email.trim().to_lowercase()).await?,
-        (None, Some(username)) => users::public_by_username(pool, username).await?,
+        (Some(email), None) => users::public_by_email(conn, &email.trim().to_lowercase()).await?,
+        (None, Some(username)) => users::public_by_username(conn, username).await?,
         _ => {
             return Err(ApiError::bad_request(
                 "Give exactly one of the query parameters email and username.",

@@ -10,6 +10,7 @@ use shared::pagination::{self, ConversationPosition, PageSize, ParticipantPositi
 use shared::store::conversations::{self, Added, Conversation, Marked, Opened, Removed};
 use shared::store::users::{self, User};
 use shared::{ApiError, RequestCtx, respond, time};
+use sqlx::MySqlConnection;
 
 use crate::events;
 
@@ -42,8 +43,8 @@ fn user_ids(field: &'static str, raw: Option<Vec<i64>>) -> Result<UserIds, ApiEr
 }
 
 /// Every id must name an existing user, or nothing happens.
-async fn check_users_exist(ctx: &RequestCtx, ids: &UserIds) -> Result<(), ApiError> {
-    let found = users::public_by_ids(&ctx.state.pool, ids.as_slice()).await?;
+async fn check_users_exist(conn: &mut MySqlConnection, ids: &UserIds) -> Result<(), ApiError> {
+    let found = users::public_by_ids(conn, ids.as_slice()).await?;
     if found.len() != ids.as_slice().len() {
         return Err(ApiError::bad_request(INVALID_IDS));
     }
@@ -52,21 +53,20 @@ async fn check_users_exist(ctx: &RequestCtx, ids: &UserIds) -> Result<(), ApiErr
 
 /// The conversation as `user_id` sees it, or the 404 that hides it.
 pub(crate) async fn visible(
-    ctx: &RequestCtx,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     user_id: i64,
 ) -> Result<Conversation, ApiError> {
-    let pool = &ctx.state.pool;
-    let row = conversations::for_member(pool, conversation_id, user_id)
+    let row = conversations::for_member(conn, conversation_id, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mut page = conversations::with_participants(pool, vec![row]).await?;
+    let mut page = conversations::with_participants(conn, vec![row]).await?;
     page.pop().ok_or(ApiError::NotFound)
 }
 
 /// `POST /api/conversations`: a group conversation, or with `"direct": true`
 /// the one direct conversation with a user.
-pub async fn create(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn create(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let body = ctx.json::<CreateBody>()?;
     let direct = match body.direct {
         None | Some(Value::Null) => false,
@@ -75,7 +75,7 @@ pub async fn create(caller: User, ctx: RequestCtx) -> Result<Response<Body>, Api
     };
     let ids = user_ids("participant_ids", body.participant_ids)?;
     if direct {
-        return open_direct(caller, &ctx, ids, body.title).await;
+        return open_direct(caller, &mut ctx, ids, body.title).await;
     }
     let ids = ids.with(caller.id);
     let title = body
@@ -83,22 +83,19 @@ pub async fn create(caller: User, ctx: RequestCtx) -> Result<Response<Body>, Api
         .map(Title::parse)
         .transpose()
         .map_err(|problem| ApiError::invalid_field("title", problem))?;
-    check_users_exist(&ctx, &ids).await?;
-    let id = conversations::create(
-        &ctx.state.pool,
-        title.as_ref(),
-        caller.id,
-        ids.as_slice(),
-        time::now(),
-    )
-    .await?;
-    events::joined(&ctx, id, ids.as_slice()).await;
-    Ok(respond::created(&visible(&ctx, id, caller.id).await?))
+    let conn = ctx.db.conn().await?;
+    check_users_exist(conn, &ids).await?;
+    let id =
+        conversations::create(conn, title.as_ref(), caller.id, ids.as_slice(), time::now()).await?;
+    events::joined(&mut ctx, id, ids.as_slice()).await;
+    Ok(respond::created(
+        &visible(ctx.db.conn().await?, id, caller.id).await?,
+    ))
 }
 
 async fn open_direct(
     caller: User,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     ids: UserIds,
     title: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
@@ -116,15 +113,20 @@ async fn open_direct(
     if !fields.is_empty() {
         return Err(ApiError::invalid_fields(fields));
     }
-    check_users_exist(ctx, &ids).await?;
-    match conversations::open_direct(&ctx.state.pool, caller.id, *other, time::now()).await? {
+    let conn = ctx.db.conn().await?;
+    check_users_exist(conn, &ids).await?;
+    match conversations::open_direct(conn, caller.id, *other, time::now()).await? {
         Opened::Created(id) => {
             events::joined(ctx, id, &[caller.id, *other]).await;
-            Ok(respond::created(&visible(ctx, id, caller.id).await?))
+            Ok(respond::created(
+                &visible(ctx.db.conn().await?, id, caller.id).await?,
+            ))
         }
         Opened::Existing(id) => {
             events::joined(ctx, id, &[caller.id]).await;
-            Ok(respond::ok(&visible(ctx, id, caller.id).await?))
+            Ok(respond::ok(
+                &visible(ctx.db.conn().await?, id, caller.id).await?,
+            ))
         }
     }
 }
@@ -135,7 +137,7 @@ fn latest_possible() -> DateTime<Utc> {
 }
 
 /// `GET /api/conversations`
-pub async fn list(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn list(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let query = ctx.query(&["page_size", "cursor"])?;
     let size = PageSize::parse(query.get("page_size"))?;
     let after = match query.get("cursor") {
@@ -150,13 +152,13 @@ pub async fn list(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
             )
         }
     };
-    let pool = &ctx.state.pool;
-    let rows = conversations::page_for_member(pool, caller.id, after, size.probe()).await?;
+    let conn = ctx.db.conn().await?;
+    let rows = conversations::page_for_member(conn, caller.id, after, size.probe()).await?;
     let activity: HashMap<i64, i64> = rows
         .iter()
         .map(|row| (row.id, row.last_activity_at.timestamp_micros()))
         .collect();
-    let results = conversations::with_participants(pool, rows).await?;
+    let results = conversations::with_participants(conn, rows).await?;
     pagination::respond(&results, size, |last| {
         let at = activity.get(&last.id).copied().unwrap_or_default();
         ctx.state.cursors.encode(&ConversationPosition {
@@ -168,9 +170,9 @@ pub async fn list(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
 }
 
 /// `GET /api/conversations/unread`
-pub async fn unread(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn unread(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let (unread_count, conversations) =
-        conversations::unread_totals(&ctx.state.pool, caller.id).await?;
+        conversations::unread_totals(ctx.db.conn().await?, caller.id).await?;
     Ok(respond::ok(&json!({
         "unread_count": unread_count,
         "conversations": conversations,
@@ -178,13 +180,15 @@ pub async fn unread(caller: User, ctx: RequestCtx) -> Result<Response<Body>, Api
 }
 
 /// `GET /api/conversations/{id}`
-pub async fn show(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn show(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
-    Ok(respond::ok(&visible(&ctx, id, caller.id).await?))
+    Ok(respond::ok(
+        &visible(ctx.db.conn().await?, id, caller.id).await?,
+    ))
 }
 
 /// `GET /api/conversations/{id}/participants`: every participant, by user id.
-pub async fn participants(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn participants(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
     let query = ctx.query(&["page_size", "cursor"])?;
     let size = PageSize::parse(query.get("page_size"))?;
@@ -198,11 +202,11 @@ pub async fn participants(caller: User, ctx: RequestCtx) -> Result<Response<Body
             position.p
         }
     };
-    let pool = &ctx.state.pool;
-    if !conversations::is_member(pool, id, caller.id).await? {
+    let conn = ctx.db.conn().await?;
+    if !conversations::is_member(conn, id, caller.id).await? {
         return Err(ApiError::NotFound);
     }
-    let rows = conversations::participants_page(pool, id, after, size.probe()).await?;
+    let rows = conversations::participants_page(conn, id, after, size.probe()).await?;
     pagination::respond(&rows, size, |last| {
         ctx.state
             .cursors
@@ -211,21 +215,26 @@ pub async fn participants(caller: User, ctx: RequestCtx) -> Result<Response<Body
 }
 
 /// `POST /api/conversations/{id}/participants`: any participant may add.
-pub async fn add_participants(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn add_participants(
+    caller: User,
+    mut ctx: RequestCtx,
+) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
     let ids = user_ids("user_ids", ctx.json::<AddBody>()?.user_ids)?;
-    let pool = &ctx.state.pool;
-    if !conversations::is_member(pool, id, caller.id).await? {
+    let conn = ctx.db.conn().await?;
+    if !conversations::is_member(conn, id, caller.id).await? {
         return Err(ApiError::NotFound);
     }
-    check_users_exist(&ctx, &ids).await?;
-    match conversations::add_participants(pool, id, caller.id, ids.as_slice(), time::now()).await? {
+    check_users_exist(conn, &ids).await?;
+    match conversations::add_participants(conn, id, caller.id, ids.as_slice(), time::now()).await? {
         Added::Done { newcomers } => {
             if !newcomers.is_empty() {
-                events::joined(&ctx, id, &newcomers).await;
-                events::updated(&ctx, id, &newcomers).await;
+                events::joined(&mut ctx, id, &newcomers).await;
+                events::updated(&mut ctx, id, &newcomers).await;
             }
-            Ok(respond::ok(&visible(&ctx, id, caller.id).await?))
+            Ok(respond::ok(
+                &visible(ctx.db.conn().await?, id, caller.id).await?,
+            ))
         }
         Added::NotFound => Err(ApiError::NotFound),
         Added::Direct => Err(ApiError::Conflict(
@@ -241,13 +250,16 @@ pub async fn add_participants(caller: User, ctx: RequestCtx) -> Result<Response<
 
 /// `DELETE /api/conversations/{id}/participants/{user_id}`: leave, or (the
 /// creator only) remove someone else.
-pub async fn remove_participant(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn remove_participant(
+    caller: User,
+    mut ctx: RequestCtx,
+) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
     let target = ctx.params.id("user_id")?;
-    match conversations::remove_participant(&ctx.state.pool, id, caller.id, target).await? {
+    match conversations::remove_participant(ctx.db.conn().await?, id, caller.id, target).await? {
         Removed::Done => {
-            events::left(&ctx, id, target).await;
-            events::updated(&ctx, id, &[target]).await;
+            events::left(&mut ctx, id, target).await;
+            events::updated(&mut ctx, id, &[target]).await;
             Ok(respond::no_content())
         }
         Removed::NotFound => Err(ApiError::NotFound),
@@ -258,7 +270,7 @@ pub async fn remove_participant(caller: User, ctx: RequestCtx) -> Result<Respons
 }
 
 /// `POST /api/conversations/{id}/read`: the caller has read up to `seq`.
-pub async fn mark_read(caller: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn mark_read(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
     let seq = match ctx.json::<ReadBody>()?.seq {
         None => return Err(ApiError::invalid_field("seq", "This field is required.")),
@@ -267,9 +279,9 @@ pub async fn mark_read(caller: User, ctx: RequestCtx) -> Result<Response<Body>, 
             .filter(|seq| *seq >= 0)
             .ok_or_else(|| ApiError::invalid_field("seq", "Must be a whole number from 0."))?,
     };
-    match conversations::mark_read(&ctx.state.pool, id, caller.id, seq).await? {
+    match conversations::mark_read(ctx.db.conn().await?, id, caller.id, seq).await? {
         Marked::Done(state) => {
-            events::read(&ctx, caller.id, &state).await;
+            events::read(&mut ctx, caller.id, &state).await;
             Ok(respond::ok(&state))
         }
         Marked::NotFound => Err(ApiError::NotFound),

@@ -45,11 +45,11 @@ struct EditBody {
 }
 
 /// `POST /api/conversations/{id}/messages`
-pub async fn send(sender: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
     let sent = messages::send(
-        &ctx.state.pool,
+        ctx.db.conn().await?,
         conversation_id,
         &sender,
         &body,
@@ -59,7 +59,7 @@ pub async fn send(sender: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
     .await?;
     match sent {
         Sent::Created(message) => {
-            publish(&ctx, MessageEvent::Created, &message).await;
+            publish(&mut ctx, MessageEvent::Created, &message).await;
             Ok(respond::created(&message))
         }
         Sent::Repeated(message) => Ok(respond::ok(&message)),
@@ -68,7 +68,7 @@ pub async fn send(sender: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
 }
 
 /// `PATCH /api/conversations/{id}/messages/{message_id}`: the sender only.
-pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let message_id = ctx.params.id("message_id")?;
     let body = ctx
@@ -78,7 +78,7 @@ pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
         .and_then(MessageBody::parse)
         .map_err(|problem| ApiError::invalid_field("body", problem))?;
     let changed = messages::change(
-        &ctx.state.pool,
+        ctx.db.conn().await?,
         conversation_id,
         message_id,
         editor.id,
@@ -88,7 +88,7 @@ pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
     .await?;
     match changed {
         Changed::Done(message) => {
-            publish(&ctx, MessageEvent::Updated, &message).await;
+            publish(&mut ctx, MessageEvent::Updated, &message).await;
             Ok(respond::ok(&message))
         }
         Changed::Deleted => Err(ApiError::Conflict(
@@ -101,11 +101,11 @@ pub async fn edit(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
 
 /// `DELETE /api/conversations/{id}/messages/{message_id}`: the sender only;
 /// the message stays as a tombstone.
-pub async fn delete(editor: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn delete(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let message_id = ctx.params.id("message_id")?;
     let changed = messages::change(
-        &ctx.state.pool,
+        ctx.db.conn().await?,
         conversation_id,
         message_id,
         editor.id,
@@ -115,7 +115,7 @@ pub async fn delete(editor: User, ctx: RequestCtx) -> Result<Response<Body>, Api
     .await?;
     match changed {
         Changed::Done(tombstone) => {
-            publish(&ctx, MessageEvent::Deleted, &tombstone).await;
+            publish(&mut ctx, MessageEvent::Deleted, &tombstone).await;
             Ok(respond::no_content())
         }
         Changed::Unchanged => Ok(respond::no_content()),
@@ -125,13 +125,12 @@ pub async fn delete(editor: User, ctx: RequestCtx) -> Result<Response<Body>, Api
 
 /// After the change has committed and before the answer: every open
 /// connection of whoever takes part in the conversation now.
-async fn publish(ctx: &RequestCtx, kind: MessageEvent, message: &Message) {
-    ctx.state
-        .publish_to_participants(
-            message.conversation_id,
-            realtime::message_event(kind, message),
-        )
-        .await;
+async fn publish(ctx: &mut RequestCtx, kind: MessageEvent, message: &Message) {
+    ctx.publish_to_participants(
+        message.conversation_id,
+        realtime::message_event(kind, message),
+    )
+    .await;
 }
 
 fn refusal(changed: Changed) -> ApiError {
@@ -150,7 +149,7 @@ fn position(field: &'static str, raw: &str) -> Result<i64, ApiError> {
 }
 
 /// `GET /api/conversations/{id}/messages?page_size=&cursor=&after=&since=`
-pub async fn list(reader: User, ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+pub async fn list(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let query = ctx.query(&["page_size", "cursor", "after", "since"])?;
     let size = PageSize::parse(query.get("page_size"))?;
@@ -174,11 +173,11 @@ pub async fn list(reader: User, ctx: RequestCtx) -> Result<Response<Body>, ApiEr
         (None, None, Some(since)) => (position("since", since)?, Walk::Since),
         (None, None, None) => (i64::MAX, Walk::Older),
     };
-    let pool = &ctx.state.pool;
-    if !conversations::is_member(pool, conversation_id, reader.id).await? {
+    let conn = ctx.db.conn().await?;
+    if !conversations::is_member(conn, conversation_id, reader.id).await? {
         return Err(ApiError::NotFound);
     }
-    let rows = messages::page(pool, conversation_id, bound, walk, size.probe()).await?;
+    let rows = messages::page(conn, conversation_id, bound, walk, size.probe()).await?;
     pagination::respond(&rows, size, |last| {
         ctx.state.cursors.encode(&MessagePosition {
             c: conversation_id,

@@ -29,7 +29,7 @@ async fn apply(config: &DatabaseConfig) -> anyhow::Result<Value> {
 async fn purge(config: &DatabaseConfig, retention: RetentionConfig) -> anyhow::Result<Value> {
     let pool = db::pool(config)?;
     let purged = maintenance::purge(
-        &pool,
+        &mut *pool.acquire().await?,
         time::now(),
         TimeDelta::from_std(retention.session_max_age).context("session max age")?,
         TimeDelta::from_std(retention.login_failure_window).context("login failure window")?,

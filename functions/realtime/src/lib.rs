@@ -11,8 +11,10 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::encodings::Body;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use shared::db::Db;
 use shared::store::{realtime as connections, users};
 use shared::{ApiError, AppState, realtime, time};
+use sqlx::MySqlConnection;
 
 /// The route keys API Gateway sends this function.
 pub const CONNECT: &str = "$connect";
@@ -35,11 +37,16 @@ pub async fn handle(
         .connection_id
         .clone()
         .unwrap_or_default();
-    let (username, outcome) = match route.as_str() {
-        CONNECT => connect(state, &connection_id, &event).await,
-        DISCONNECT => disconnect(state, &connection_id).await,
-        DEFAULT => default(state, &connection_id, event.body.as_deref()).await,
-        _ => (None, Err(ApiError::NotFound)),
+    // One connection per event, as for every HTTP request.
+    let mut db = Db::new(&state.pool);
+    let (username, outcome) = match db.conn().await {
+        Err(err) => (None, Err(err.into())),
+        Ok(conn) => match route.as_str() {
+            CONNECT => connect(conn, &connection_id, &event).await,
+            DISCONNECT => disconnect(conn, &connection_id).await,
+            DEFAULT => default(conn, &connection_id, event.body.as_deref()).await,
+            _ => (None, Err(ApiError::NotFound)),
+        },
     };
     state.request_log.record(username.as_deref(), &route);
     match outcome {
@@ -62,7 +69,7 @@ fn answer(status: u16, body: Option<Value>) -> ApiGatewayProxyResponse {
 /// `$connect`: the ticket from the query string stands for the user; any
 /// non-2xx answer makes API Gateway refuse the handshake.
 async fn connect(
-    state: &AppState,
+    conn: &mut MySqlConnection,
     connection_id: &str,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> Outcome {
@@ -73,19 +80,18 @@ async fn connect(
     if connection_id.is_empty() {
         return (None, Err(ApiError::bad_request("No connection id.")));
     }
-    let pool = &state.pool;
     let now = time::now();
-    let user_id = match realtime::redeem_ticket(pool, ticket, now).await {
+    let user_id = match realtime::redeem_ticket(conn, ticket, now).await {
         Ok(Some(user_id)) => user_id,
         Ok(None) => return (None, Err(REFUSED)),
         Err(err) => return (None, Err(err.into())),
     };
-    let user = match users::find(pool, user_id).await {
+    let user = match users::find(conn, user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => return (None, Err(REFUSED)),
         Err(err) => return (None, Err(err.into())),
     };
-    let stored = connections::insert_connection(pool, connection_id, user.id, now).await;
+    let stored = connections::insert_connection(conn, connection_id, user.id, now).await;
     (
         Some(user.username),
         stored.map(|()| None).map_err(Into::into),
@@ -94,18 +100,18 @@ async fn connect(
 
 /// `$disconnect`: best effort on API Gateway's side, so publishing also
 /// forgets connections that turn out gone.
-async fn disconnect(state: &AppState, connection_id: &str) -> Outcome {
-    let username = connections::connection_username(&state.pool, connection_id)
+async fn disconnect(conn: &mut MySqlConnection, connection_id: &str) -> Outcome {
+    let username = connections::connection_username(conn, connection_id)
         .await
         .ok()
         .flatten();
-    let deleted = connections::delete_connection(&state.pool, connection_id).await;
+    let deleted = connections::delete_connection(conn, connection_id).await;
     (username, deleted.map(|()| None).map_err(Into::into))
 }
 
 /// `$default`: every client frame; the connection stays open whatever it says.
-async fn default(state: &AppState, connection_id: &str, body: Option<&str>) -> Outcome {
-    let username = match connections::connection_username(&state.pool, connection_id).await {
+async fn default(conn: &mut MySqlConnection, connection_id: &str, body: Option<&str>) -> Outcome {
+    let username = match connections::connection_username(conn, connection_id).await {
         Ok(username) => username,
         Err(err) => return (None, Err(err.into())),
     };

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, MySqlConnection, MySqlPool, QueryBuilder};
+use sqlx::{Connection, FromRow, MySqlConnection, QueryBuilder};
 
 use crate::domain::Title;
 use crate::store::messages::Message;
@@ -184,13 +184,13 @@ pub async fn lock_for_member(
 
 /// Creates a group conversation with its participants, all or nothing.
 pub async fn create(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     title: Option<&Title>,
     created_by: i64,
     participant_ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let id = insert_conversation(&mut tx, title, created_by, None, participant_ids, now).await?;
     tx.commit().await?;
     Ok(id)
@@ -234,7 +234,7 @@ pub enum Opened {
 /// concurrent openers. Both users take part afterwards; one who already did
 /// keeps their read marker.
 pub async fn open_direct(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     caller: i64,
     other: i64,
     now: DateTime<Utc>,
@@ -242,7 +242,7 @@ pub async fn open_direct(
     let pair = (caller.min(other), caller.max(other));
     let mut members = vec![pair.0, pair.1];
     members.dedup();
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     match insert_conversation(&mut tx, None, caller, Some(pair), &members, now).await {
         Ok(id) => {
             tx.commit().await?;
@@ -251,7 +251,7 @@ pub async fn open_direct(
         Err(err) if super::is_unique_violation(&err) => tx.rollback().await?,
         Err(err) => return Err(err),
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT id, last_seq FROM conversations WHERE direct_low = ? AND direct_high = ? FOR UPDATE",
     )
@@ -283,13 +283,13 @@ pub enum Added {
 /// Adds participants, all or none; those already present keep their state.
 /// Newcomers' read markers start at the conversation's `last_seq`.
 pub async fn add_participants(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     caller: i64,
     user_ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<Added, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let Some(locked) = lock_for_member(&mut tx, conversation_id, caller).await? else {
         return Ok(Added::NotFound);
     };
@@ -382,12 +382,12 @@ pub enum Removed {
 /// Removes `target` from the conversation: the caller themselves (leaving) or,
 /// for its creator, anyone.
 pub async fn remove_participant(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     caller: i64,
     target: i64,
 ) -> Result<Removed, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let Some(locked) = lock_for_member(&mut tx, conversation_id, caller).await? else {
         return Ok(Removed::NotFound);
     };
@@ -420,14 +420,14 @@ pub const FOR_MEMBER_SQL: &str = concat!(
 
 /// One conversation, if `user_id` takes part in it.
 pub async fn for_member(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     user_id: i64,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
     sqlx::query_as(FOR_MEMBER_SQL)
         .bind(conversation_id)
         .bind(user_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await
 }
 
@@ -450,7 +450,7 @@ pub const PAGE_FOR_MEMBER_SQL: &str = concat!(
 /// after the position `(activity, id)`. The page's ids are chosen first, so
 /// last messages are looked up for that page only.
 pub async fn page_for_member(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     user_id: i64,
     after: (DateTime<Utc>, i64),
     limit: i64,
@@ -462,14 +462,14 @@ pub async fn page_for_member(
         .bind(after.1)
         .bind(limit)
         .bind(user_id)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
 }
 
 /// The first [`INLINE_PARTICIPANTS`] participants of each conversation, by
 /// user id, in one statement.
 pub async fn first_participants(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_ids: &[i64],
 ) -> Result<Vec<(i64, PublicUser)>, sqlx::Error> {
     if conversation_ids.is_empty() {
@@ -497,7 +497,7 @@ pub async fn first_participants(
             .push_bind(INLINE_PARTICIPANTS)
             .push(")");
     }
-    let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<Row> = query.build_query_as().fetch_all(&mut *conn).await?;
     Ok(rows
         .into_iter()
         .map(|r| (r.conversation_id, r.user))
@@ -512,7 +512,7 @@ pub const PARTICIPANTS_PAGE_SQL: &str = "SELECT u.id, u.username, u.first_name, 
 
 /// A page of a conversation's participants by user id, after `after_user`.
 pub async fn participants_page(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     after_user: i64,
     limit: i64,
@@ -521,13 +521,13 @@ pub async fn participants_page(
         .bind(conversation_id)
         .bind(after_user)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
 }
 
 /// True when `user_id` takes part in the conversation.
 pub async fn is_member(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     user_id: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -536,7 +536,7 @@ pub async fn is_member(
     )
     .bind(conversation_id)
     .bind(user_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(row.is_some())
 }
@@ -561,7 +561,7 @@ pub enum Marked {
 /// Moves `user_id`'s read marker forward to `seq` (never back). No lock on
 /// the conversation: marking read never waits for senders.
 pub async fn mark_read(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     user_id: i64,
     seq: i64,
@@ -573,7 +573,7 @@ pub async fn mark_read(
     )
     .bind(conversation_id)
     .bind(user_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some((last_seq, marker)) = row else {
         return Ok(Marked::NotFound);
@@ -589,7 +589,7 @@ pub async fn mark_read(
         .bind(seq)
         .bind(conversation_id)
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     }
     let last_read_seq = marker.max(seq);
@@ -608,22 +608,25 @@ pub const UNREAD_TOTALS_SQL: &str = "SELECT CAST(COALESCE(SUM(c.last_seq - p.las
 
 /// The caller's unread messages over all their conversations, and in how many
 /// conversations they are: one pass over the user's participant rows.
-pub async fn unread_totals(pool: &MySqlPool, user_id: i64) -> Result<(i64, i64), sqlx::Error> {
+pub async fn unread_totals(
+    conn: &mut MySqlConnection,
+    user_id: i64,
+) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(UNREAD_TOTALS_SQL)
         .bind(user_id)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
 }
 
 /// Attaches the first participants of every conversation on a page, in one
 /// query.
 pub async fn with_participants(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     rows: Vec<ConversationRow>,
 ) -> Result<Vec<Conversation>, sqlx::Error> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut by_conversation: HashMap<i64, Vec<PublicUser>> = HashMap::new();
-    for (conversation_id, user) in first_participants(pool, &ids).await? {
+    for (conversation_id, user) in first_participants(&mut *conn, &ids).await? {
         by_conversation
             .entry(conversation_id)
             .or_default()

@@ -2,7 +2,7 @@
 //! holds across Lambda instances.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::MySqlPool;
+use sqlx::MySqlConnection;
 
 /// Counts one login attempt before its password is checked and returns the
 /// attempts counted in the current window, this one included; a window that
@@ -10,7 +10,7 @@ use sqlx::MySqlPool;
 /// any number of instances each get their own count: no burst passes the
 /// limit.
 pub async fn reserve(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     email: &str,
     now: DateTime<Utc>,
     window: TimeDelta,
@@ -30,29 +30,29 @@ pub async fn reserve(
     .bind((now - window).naive_utc())
     .bind((now - window).naive_utc())
     .bind(now.naive_utc())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(result.last_insert_id())
 }
 
 /// When the current window began, for `Retry-After`.
 pub async fn window_start(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     email: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let row: Option<(DateTime<Utc>,)> =
         sqlx::query_as("SELECT window_started_at FROM login_failures WHERE email = ?")
             .bind(email)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
     Ok(row.map(|(at,)| at))
 }
 
 /// A successful login clears the count.
-pub async fn clear(pool: &MySqlPool, email: &str) -> Result<(), sqlx::Error> {
+pub async fn clear(conn: &mut MySqlConnection, email: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM login_failures WHERE email = ?")
         .bind(email)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

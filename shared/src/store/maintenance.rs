@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
-use sqlx::MySqlPool;
+use sqlx::MySqlConnection;
 
 /// Rows deleted per statement, so no purge holds many locks at once.
 const BATCH: i64 = 1_000;
@@ -28,7 +28,7 @@ pub struct Purged {
 pub const CONNECTION_MAX_AGE: TimeDelta = TimeDelta::hours(2);
 
 pub async fn purge(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     now: DateTime<Utc>,
     session_max_age: TimeDelta,
     login_failure_window: TimeDelta,
@@ -37,32 +37,32 @@ pub async fn purge(
     Ok(Purged {
         // Their tokens go with them (ON DELETE CASCADE).
         families: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM refresh_token_families \
              WHERE revoked_at IS NOT NULL OR created_at <= ? LIMIT ?",
             sessions_started_before,
         )
         .await?,
         tokens: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM refresh_tokens WHERE expires_at <= ? LIMIT ?",
             now.naive_utc(),
         )
         .await?,
         login_failures: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM login_failures WHERE window_started_at <= ? LIMIT ?",
             (now - login_failure_window).naive_utc(),
         )
         .await?,
         tickets: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM realtime_tickets WHERE expires_at <= ? LIMIT ?",
             now.naive_utc(),
         )
         .await?,
         connections: in_batches(
-            pool,
+            &mut *conn,
             "DELETE FROM realtime_connections WHERE connected_at <= ? LIMIT ?",
             (now - CONNECTION_MAX_AGE).naive_utc(),
         )
@@ -71,7 +71,7 @@ pub async fn purge(
 }
 
 async fn in_batches(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     sql: &'static str,
     bound: chrono::NaiveDateTime,
 ) -> Result<u64, sqlx::Error> {
@@ -80,7 +80,7 @@ async fn in_batches(
         let deleted = sqlx::query(sql)
             .bind(bound)
             .bind(BATCH)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
         total += deleted;

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, MySqlPool};
+use sqlx::{Connection, FromRow, MySqlConnection};
 
 use crate::domain::{ClientId, MessageBody};
 use crate::store::conversations::lock_for_member;
@@ -93,14 +93,14 @@ pub enum Sent {
 /// sender's read marker to it and the conversation's activity forward, in one
 /// transaction; only a participant can send.
 pub async fn send(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     sender: &User,
     body: &MessageBody,
     client_id: Option<&ClientId>,
     now: DateTime<Utc>,
 ) -> Result<Sent, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let Some(locked) = lock_for_member(&mut tx, conversation_id, sender.id).await? else {
         return Ok(Sent::NotParticipant);
     };
@@ -126,7 +126,7 @@ pub async fn send(
         Err(err) if super::is_unique_violation(&err) && client_id.is_some() => {
             tx.rollback().await?;
             let stored = by_client_id(
-                pool,
+                &mut *conn,
                 conversation_id,
                 sender.id,
                 client_id.map(ClientId::as_str),
@@ -167,7 +167,7 @@ pub async fn send(
 }
 
 async fn by_client_id(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     sender_id: i64,
     client_id: Option<&str>,
@@ -181,7 +181,7 @@ async fn by_client_id(
     .bind(conversation_id)
     .bind(sender_id)
     .bind(client_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(row.map(Message::from))
 }
@@ -208,14 +208,14 @@ pub enum Changed {
 /// Edits or deletes a message of `editor`'s, taking the conversation's next
 /// `version`.
 pub async fn change(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     message_id: i64,
     editor: i64,
     change: Change<'_>,
     now: DateTime<Utc>,
 ) -> Result<Changed, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let Some(locked) = lock_for_member(&mut tx, conversation_id, editor).await? else {
         return Ok(Changed::NotFound);
     };
@@ -316,7 +316,7 @@ pub fn page_sql(walk: Walk) -> &'static str {
 /// The index is forced: on a large conversation MariaDB was seen to choose a
 /// `ref` scan of the whole conversation over the `range` this query needs.
 pub async fn page(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
     bound: i64,
     walk: Walk,
@@ -326,7 +326,7 @@ pub async fn page(
         .bind(conversation_id)
         .bind(bound)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     Ok(rows.into_iter().map(Message::from).collect())
 }

@@ -1,5 +1,7 @@
-//! SQL, one module per entity, one function per query. Every function takes a
-//! pool or a connection and returns `sqlx::Error` for the caller to map.
+//! SQL, one module per entity, one function per query. Every function takes
+//! the request's one connection (`shared::db::Db`), so a request acquires one
+//! connection from the pool and releases it once, and returns `sqlx::Error` for
+//! the caller to map.
 //!
 //! Times are bound as naive UTC: sqlx sends a `DateTime<Utc>` as a MySQL
 //! `TIMESTAMP`, whose range ends in 2038, while every column is `DATETIME(6)`.

@@ -1,13 +1,13 @@
 //! WebSocket tickets (stored as digests) and the open connections of each user.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, MySqlPool, QueryBuilder};
+use sqlx::{FromRow, MySqlConnection, QueryBuilder};
 
 /// The SHA-256 digest of a ticket.
 pub type TicketDigest = [u8; 32];
 
 pub async fn insert_ticket(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     user_id: i64,
     digest: &TicketDigest,
     now: DateTime<Utc>,
@@ -21,7 +21,7 @@ pub async fn insert_ticket(
     .bind(user_id)
     .bind(now.naive_utc())
     .bind(expires_at.naive_utc())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -32,11 +32,10 @@ pub async fn insert_ticket(
 /// the other then sees `used_at` set. `LAST_INSERT_ID(expr)` hands back the
 /// user of the row just updated without a second read.
 pub async fn consume_ticket(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     digest: &TicketDigest,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
     let result = sqlx::query(
         "UPDATE realtime_tickets SET used_at = ?, user_id = LAST_INSERT_ID(user_id) \
          WHERE ticket_hash = ? AND used_at IS NULL AND expires_at > ?",
@@ -53,7 +52,7 @@ pub async fn consume_ticket(
 }
 
 pub async fn insert_connection(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     connection_id: &str,
     user_id: i64,
     now: DateTime<Utc>,
@@ -67,14 +66,14 @@ pub async fn insert_connection(
     .bind(connection_id)
     .bind(user_id)
     .bind(now.naive_utc())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// The username a connection stands for, for the request log.
 pub async fn connection_username(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     connection_id: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
@@ -82,14 +81,17 @@ pub async fn connection_username(
          WHERE c.connection_id = ?",
     )
     .bind(connection_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
 }
 
-pub async fn delete_connection(pool: &MySqlPool, connection_id: &str) -> Result<(), sqlx::Error> {
+pub async fn delete_connection(
+    conn: &mut MySqlConnection,
+    connection_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM realtime_connections WHERE connection_id = ?")
         .bind(connection_id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
@@ -102,7 +104,7 @@ pub struct Connection {
 
 /// Every open connection of any of `user_ids`, in one query.
 pub async fn connections_of(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     user_ids: &[i64],
 ) -> Result<Vec<Connection>, sqlx::Error> {
     if user_ids.is_empty() {
@@ -116,13 +118,13 @@ pub async fn connections_of(
         ids.push_bind(*id);
     }
     query.push(")");
-    query.build_query_as().fetch_all(pool).await
+    query.build_query_as().fetch_all(&mut *conn).await
 }
 
 /// Every open connection of every participant of a conversation, read when
 /// called, so a change's recipients are those after its commit.
 pub async fn participant_connections(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
 ) -> Result<Vec<Connection>, sqlx::Error> {
     sqlx::query_as(
@@ -131,12 +133,15 @@ pub async fn participant_connections(
          WHERE p.conversation_id = ?",
     )
     .bind(conversation_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
 }
 
 /// Those of `user_ids` with at least one open connection.
-pub async fn connected_users(pool: &MySqlPool, user_ids: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+pub async fn connected_users(
+    conn: &mut MySqlConnection,
+    user_ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -147,12 +152,12 @@ pub async fn connected_users(pool: &MySqlPool, user_ids: &[i64]) -> Result<Vec<i
         ids.push_bind(*id);
     }
     query.push(")");
-    query.build_query_scalar().fetch_all(pool).await
+    query.build_query_scalar().fetch_all(&mut *conn).await
 }
 
 /// The participants of a conversation with at least one open connection.
 pub async fn connected_participants(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     conversation_id: i64,
 ) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar(
@@ -161,6 +166,6 @@ pub async fn connected_participants(
          WHERE p.conversation_id = ?",
     )
     .bind(conversation_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
 }

@@ -2,7 +2,7 @@
 //! token per rotation.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{FromRow, MySqlPool};
+use sqlx::{Connection, FromRow, MySqlConnection};
 
 use crate::store::users::User;
 
@@ -33,14 +33,14 @@ struct Presented {
 
 /// Starts a family for a fresh login with its first token.
 pub async fn start_family(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     user_id: i64,
     family: FamilyId,
     digest: TokenDigest,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     sqlx::query("INSERT INTO refresh_token_families (id, user_id, created_at) VALUES (?, ?, ?)")
         .bind(&family[..])
         .bind(user_id)
@@ -73,14 +73,14 @@ async fn insert_token(
 /// the same family waits for this one. A family started `max_age` or longer
 /// ago is over, and `next` never outlives it.
 pub async fn rotate(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     presented: &TokenDigest,
     next: &TokenDigest,
     now: DateTime<Utc>,
     ttl: TimeDelta,
     max_age: TimeDelta,
 ) -> Result<Rotation, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let row: Option<Presented> = sqlx::query_as(
         "SELECT t.id AS token_id, t.family_id, t.expires_at, t.used_at, f.revoked_at, \
                 f.created_at AS family_created_at, \
@@ -142,7 +142,7 @@ async fn revoke_family_in(
 
 /// Revokes the family of a presented token, if it names one.
 pub async fn revoke_family_of(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     presented: &TokenDigest,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -152,7 +152,7 @@ pub async fn revoke_family_of(
     )
     .bind(now.naive_utc())
     .bind(&presented[..])
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

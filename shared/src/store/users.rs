@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, MySqlPool};
+use sqlx::{FromRow, MySqlConnection};
 
 use crate::domain::{Email, PersonName, Username};
 
@@ -55,7 +55,7 @@ pub struct NewUser<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn insert(pool: &MySqlPool, user: &NewUser<'_>) -> Result<i64, sqlx::Error> {
+pub async fn insert(conn: &mut MySqlConnection, user: &NewUser<'_>) -> Result<i64, sqlx::Error> {
     let result = sqlx::query(
         "INSERT INTO users (email, username, password_hash, first_name, last_name, created_at) \
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -66,14 +66,14 @@ pub async fn insert(pool: &MySqlPool, user: &NewUser<'_>) -> Result<i64, sqlx::E
     .bind(user.first_name.as_str())
     .bind(user.last_name.as_str())
     .bind(user.created_at.naive_utc())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 /// Which of an email and a username are already taken, after a duplicate key.
 pub async fn taken(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     email: &Email,
     username: &Username,
 ) -> Result<(bool, bool), sqlx::Error> {
@@ -84,54 +84,57 @@ pub async fn taken(
     .bind(username.as_str())
     .bind(email.as_str())
     .bind(username.as_str())
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     Ok((email_taken != 0, username_taken != 0))
 }
 
-pub async fn find(pool: &MySqlPool, id: i64) -> Result<Option<User>, sqlx::Error> {
+pub async fn find(conn: &mut MySqlConnection, id: i64) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, email, username, first_name, last_name, created_at FROM users WHERE id = ?",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
 }
 
 pub async fn credentials(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     email: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, email, username, first_name, last_name, created_at, password_hash FROM users WHERE email = ?",
     )
     .bind(email)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
 }
 
 pub async fn public_by_email(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     email: &str,
 ) -> Result<Vec<PublicUser>, sqlx::Error> {
     sqlx::query_as("SELECT id, username, first_name, last_name FROM users WHERE email = ?")
         .bind(email)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
 }
 
 pub async fn public_by_username(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     username: &str,
 ) -> Result<Vec<PublicUser>, sqlx::Error> {
     sqlx::query_as("SELECT id, username, first_name, last_name FROM users WHERE username = ?")
         .bind(username)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
 }
 
 /// The accounts among `ids` that exist, by id.
-pub async fn public_by_ids(pool: &MySqlPool, ids: &[i64]) -> Result<Vec<PublicUser>, sqlx::Error> {
+pub async fn public_by_ids(
+    conn: &mut MySqlConnection,
+    ids: &[i64],
+) -> Result<Vec<PublicUser>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -143,5 +146,5 @@ pub async fn public_by_ids(pool: &MySqlPool, ids: &[i64]) -> Result<Vec<PublicUs
         list.push_bind(*id);
     }
     query.push(") ORDER BY id");
-    query.build_query_as().fetch_all(pool).await
+    query.build_query_as().fetch_all(&mut *conn).await
 }
