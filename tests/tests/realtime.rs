@@ -452,3 +452,36 @@ async fn a_gateway_that_never_answers_holds_a_change_up_for_the_publish_deadline
         "{took:?}"
     );
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn with_one_database_connection_per_instance_a_send_publishes_and_answers(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let alice = stack.app.user("alice").await;
+    let conversation = stack.app.conversation(&alice, &[]).await;
+    let mut socket = stack.connect(&alice).await;
+    // As deployed: DATABASE_MAX_CONNECTIONS=1, so publishing must use the
+    // request's own connection.
+    let state = stack
+        .app
+        .production_state(1)
+        .await
+        .with_publisher(Publisher::new(management_client(stack.gateway)));
+    let started = std::time::Instant::now();
+    let (status, sent) = api_tests::call_on(
+        &state,
+        "POST",
+        &format!("/api/conversations/{conversation}/messages"),
+        &alice.access,
+        Some(json!({"body": "one connection"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let event = next_json(&mut socket).await;
+    assert_eq!(event["type"], "message.created");
+    assert_eq!(event["message"], sent);
+}
