@@ -270,3 +270,65 @@ async fn of_eight_handshakes_racing_with_one_ticket_exactly_one_opens(pool: MySq
     assert_eq!(statuses, [200, 401, 401, 401, 401, 401, 401, 401]);
     assert_eq!(connections(&app).await.len(), 1);
 }
+
+/// The key names of an event and of its request context.
+fn shape(event: &Value) -> (Vec<String>, Vec<String>) {
+    let keys = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    (keys(event), keys(&event["requestContext"]))
+}
+
+#[test]
+fn the_local_gateway_sends_events_of_the_shape_api_gateway_sends() {
+    use local_gateway::events::{self, ConnectionInfo};
+    let info = ConnectionInfo {
+        connection_id: "CgC3RdhSDoECJkg=".into(),
+        connected_at: chrono::Utc::now(),
+        source_ip: "127.0.0.1".into(),
+        user_agent: Some("tests".into()),
+        domain_name: "127.0.0.1:9001".into(),
+        stage: "local".into(),
+        api_id: "local".into(),
+    };
+    let headers = [("Host".to_string(), "127.0.0.1:9001".to_string())];
+    let query = [("ticket".to_string(), "abc".to_string())];
+    let cases = [
+        (
+            events::connect(&info, "r1", &headers, &query),
+            "apigw-websocket-connect.json",
+            "$connect",
+            "CONNECT",
+        ),
+        (
+            events::message(&info, "r2", r#"{"action":"ping"}"#),
+            "apigw-websocket-message.json",
+            "$default",
+            "MESSAGE",
+        ),
+        (
+            events::disconnect(
+                &info,
+                "r3",
+                1000,
+                "Client-side close frame status set to 1000",
+            ),
+            "apigw-websocket-disconnect.json",
+            "$disconnect",
+            "DISCONNECT",
+        ),
+    ];
+    for (sent, fixture_name, route, kind) in cases {
+        let recorded: Value = serde_json::from_str(&fixture(fixture_name)).unwrap();
+        assert_eq!(shape(&sent), shape(&recorded), "{fixture_name}");
+        let parsed: ApiGatewayWebsocketProxyRequest = serde_json::from_value(sent).unwrap();
+        assert_eq!(parsed.request_context.route_key.as_deref(), Some(route));
+        assert_eq!(parsed.request_context.event_type.as_deref(), Some(kind));
+        assert_eq!(
+            parsed.request_context.connection_id.as_deref(),
+            Some("CgC3RdhSDoECJkg=")
+        );
+    }
+}
