@@ -485,3 +485,59 @@ async fn with_one_database_connection_per_instance_a_send_publishes_and_answers(
     assert_eq!(event["type"], "message.created");
     assert_eq!(event["message"], sent);
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_reconnecting_client_catches_up_with_since_and_ends_up_to_date(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let app = &stack.app;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let conversation = app.conversation(&alice, &[&bob]).await;
+    let mut bobs = stack.connect(&bob).await;
+    app.say(&alice, conversation, "first").await;
+    let applied = next_json(&mut bobs).await["version"].as_i64().unwrap();
+    bobs.close(None).await.unwrap();
+    eventually("bob's connection is forgotten", || async {
+        stack.connections_of(bob.id).await.is_empty()
+    })
+    .await;
+
+    // Missed while away: two sends and an edit.
+    let second = app.say(&alice, conversation, "second").await;
+    app.say(&alice, conversation, "third").await;
+    let edited = app
+        .patch(
+            &format!("/api/conversations/{conversation}/messages/{second}"),
+            Some(&alice.access),
+            json!({"body": "second, edited"}),
+        )
+        .await;
+    assert_eq!(edited.status, 200);
+
+    let mut bobs = stack.connect(&bob).await;
+    let missed = app
+        .messages(&bob, conversation, &format!("?since={applied}"))
+        .await;
+    assert_eq!(missed.status, 200, "{:?}", missed.body);
+    let bodies: Vec<&str> = missed.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["third", "second, edited"]);
+    let latest = missed.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["version"].as_i64().unwrap())
+        .max()
+        .unwrap();
+
+    // From here on the socket carries the next change, right after the last
+    // one caught up.
+    app.say(&alice, conversation, "fourth").await;
+    let event = next_json(&mut bobs).await;
+    assert_eq!(event["message"]["body"], "fourth");
+    assert_eq!(event["version"].as_i64(), Some(latest + 1));
+}
