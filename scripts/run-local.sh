@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole API on http://127.0.0.1:9000 with `cargo lambda watch`, the
-# same routes as API Gateway. Needs a MySQL or MariaDB at DATABASE_URL
-# (default: root on 127.0.0.1:3306, database `messaging`, created if missing).
+# Runs the whole product on one machine: the HTTP API on http://127.0.0.1:9000
+# (`cargo lambda watch`, the same routes as API Gateway) and the WebSocket API
+# on ws://127.0.0.1:9001 (the local gateway, API Gateway's protocol, invoking
+# the realtime function). Needs a MySQL or MariaDB at DATABASE_URL (default:
+# root on 127.0.0.1:3306, database `messaging`, created if missing).
+# PORT and WEBSOCKET_PORT move the two addresses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+http_port="${PORT:-9000}"
+ws_port="${WEBSOCKET_PORT:-9001}"
 
 export DATABASE_URL="${DATABASE_URL:-mysql://root@127.0.0.1:3306/messaging}"
 hostport="${DATABASE_URL#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
@@ -25,6 +31,56 @@ if [ -z "${JWT_SECRET:-}" ]; then
   echo "JWT_SECRET is not set: using a development secret made up for this run." >&2
 fi
 export REQUEST_LOG_FILE="${REQUEST_LOG_FILE:-$PWD/user_requests.log}"
+# Tickets point clients at the local gateway, and the publishing functions post
+# to its Management API. The AWS SDK signs every request, so it needs some
+# credentials; the local gateway checks no signature.
+export WEBSOCKET_URL="${WEBSOCKET_URL:-ws://127.0.0.1:$ws_port}"
+export WEBSOCKET_MANAGEMENT_URL="${WEBSOCKET_MANAGEMENT_URL:-http://127.0.0.1:$ws_port}"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
 
-cargo run --quiet -p migrate
-exec cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "${PORT:-9000}" --disable-cors
+# Everything is built up front, with cargo's own progress, so no function
+# compiles silently on its first request. Each function is built as `cargo
+# lambda watch` runs it (`cargo run --bin NAME`), so the build is reused.
+echo "Building the functions and the local gateway..." >&2
+for bin in auth conversations messages realtime; do
+  cargo build --bin "$bin"
+done
+cargo build --bin migrate --bin local-gateway
+./target/debug/migrate
+
+pids=()
+stop() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$http_port" --disable-cors &
+pids+=($!)
+GATEWAY_ADDRESS="127.0.0.1:$ws_port" LAMBDA_INVOKE_URL="http://127.0.0.1:$http_port" \
+  ./target/debug/local-gateway &
+pids+=($!)
+
+# Ready once the health check answers through the HTTP API and the gateway
+# accepts connections.
+for _ in $(seq 1 600); do
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "A server stopped during start-up (see above)." >&2; exit 1; }
+  done
+  if curl -fs "http://127.0.0.1:$http_port/api/health" >/dev/null 2>&1 \
+    && (exec 3<>"/dev/tcp/127.0.0.1/$ws_port") 2>/dev/null; then
+    echo
+    echo "Ready:"
+    echo "  HTTP API   http://127.0.0.1:$http_port"
+    echo "  WebSocket  ws://127.0.0.1:$ws_port  (open the URL from POST /api/realtime/tickets)"
+    echo "Ctrl-C stops both."
+    wait -n "${pids[@]}"
+    exit 1
+  fi
+  sleep 0.5
+done
+echo "The servers did not answer within 5 minutes." >&2
+exit 1

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, is_unavailable};
 use crate::pagination::CursorKey;
+use crate::realtime::Publisher;
 use crate::request_log::RequestLog;
 use crate::router::{Endpoint, PathParams, Router};
 use crate::store::users::{self, User};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub cursors: Arc<CursorKey>,
     pub config: Arc<Config>,
     pub request_log: Arc<RequestLog>,
+    /// Absent when no Management API is configured: changes then publish nothing.
+    pub publisher: Option<Arc<Publisher>>,
 }
 
 impl AppState {
@@ -41,6 +44,30 @@ impl AppState {
             cursors: Arc::new(CursorKey::derive(&config.tokens.secret)),
             request_log: Arc::new(RequestLog::new(config.request_log_file.clone())),
             config: Arc::new(config),
+            publisher: None,
+        }
+    }
+
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(Arc::new(publisher));
+        self
+    }
+
+    /// Posts events to their users' open connections, when a publisher is
+    /// configured; see [`Publisher::publish`].
+    pub async fn publish(&self, deliveries: Vec<(i64, serde_json::Value)>) {
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(&self.pool, deliveries).await;
+        }
+    }
+
+    /// Posts one event to every participant's open connections, when a
+    /// publisher is configured; see [`Publisher::publish_to_participants`].
+    pub async fn publish_to_participants(&self, conversation_id: i64, event: serde_json::Value) {
+        if let Some(publisher) = &self.publisher {
+            publisher
+                .publish_to_participants(&self.pool, conversation_id, &event)
+                .await;
         }
     }
 
@@ -54,7 +81,16 @@ impl AppState {
         if config.migrate_on_start {
             db::migrate(&pool).await?;
         }
-        Ok(AppState::new(config, pool))
+        let publisher = config
+            .websocket_management_url
+            .as_deref()
+            .map(Publisher::from_env)
+            .transpose()?;
+        let state = AppState::new(config, pool);
+        Ok(match publisher {
+            Some(publisher) => state.with_publisher(publisher),
+            None => state,
+        })
     }
 }
 

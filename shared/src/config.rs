@@ -22,6 +22,13 @@ pub struct Config {
     /// Apply pending migrations at cold start (local runs); in the cloud a
     /// one-shot step applies them instead.
     pub migrate_on_start: bool,
+    /// Where clients open the WebSocket (`WEBSOCKET_URL`, e.g.
+    /// `wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}`); tickets
+    /// are refused with a 503 when it is unset.
+    pub websocket_url: Option<String>,
+    /// The API Gateway Management API that events are posted to
+    /// (`WEBSOCKET_MANAGEMENT_URL`); no events are published when it is unset.
+    pub websocket_management_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -225,8 +232,33 @@ impl Config {
                 .into(),
             request_deadline,
             migrate_on_start: vars.flag("MIGRATE_ON_START")?,
+            websocket_url: vars
+                .get("WEBSOCKET_URL")
+                .map(|url| websocket_url(&url))
+                .transpose()?,
+            websocket_management_url: vars.get("WEBSOCKET_MANAGEMENT_URL"),
         })
     }
+}
+
+/// A `ws://` or `wss://` URL with a path, so that a query string can follow
+/// it (`ws://127.0.0.1:9001` becomes `ws://127.0.0.1:9001/`).
+fn websocket_url(raw: &str) -> Result<String, ConfigError> {
+    let raw = raw.trim();
+    let rest = raw
+        .strip_prefix("wss://")
+        .or_else(|| raw.strip_prefix("ws://"))
+        .filter(|rest| !rest.is_empty() && !rest.contains('?') && !rest.contains('#'))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "WEBSOCKET_URL must be a ws:// or wss:// URL without a query, got {raw:?}"
+            ))
+        })?;
+    Ok(if rest.contains('/') {
+        raw.to_string()
+    } else {
+        format!("{raw}/")
+    })
 }
 
 #[cfg(test)]
@@ -323,5 +355,20 @@ mod tests {
             err.to_string().contains("ACCESS_TOKEN_TTL_SECONDS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_websocket_url_gets_a_path_and_must_be_a_websocket_url() {
+        assert_eq!(
+            websocket_url("ws://127.0.0.1:9001").unwrap(),
+            "ws://127.0.0.1:9001/"
+        );
+        assert_eq!(
+            websocket_url("wss://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+            "wss://abc.execute-api.eu-west-1.amazonaws.com/prod"
+        );
+        for bad in ["http://x", "ws://", "ws://x/?a=1", "x"] {
+            assert!(websocket_url(bad).is_err(), "{bad}");
+        }
     }
 }

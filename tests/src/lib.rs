@@ -134,6 +134,8 @@ pub fn test_config(log_file: PathBuf) -> Config {
         request_log_file: log_file,
         request_deadline: Duration::from_secs(10),
         migrate_on_start: false,
+        websocket_url: Some("ws://127.0.0.1:9001/".into()),
+        websocket_management_url: None,
     }
 }
 
@@ -492,3 +494,4 @@ pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, us
 }
 
 pub mod runtime_api;
+pub mod websocket;

@@ -1,6 +1,8 @@
 //! A Lambda Runtime API emulator on 127.0.0.1, so the real function binaries
 //! run exactly as in Lambda: they poll `/next`, get an API Gateway event,
-//! and post their answer to `/response` (or `/error`).
+//! and post their answer to `/response` (or `/error`). It also serves the
+//! Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), as
+//! `cargo lambda watch` does, for callers that invoke with any event JSON.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,13 +34,35 @@ pub enum Outcome {
 struct Shared {
     pending: Mutex<mpsc::Receiver<(String, Value)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    /// Weak, so the event queue closes (and `/next` answers 410) once the
+    /// `RuntimeApi` is dropped.
+    events: mpsc::WeakSender<(String, Value)>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Hands `event` to the function and waits for its answer.
+    async fn invoke(&self, event: Value) -> Outcome {
+        let id = format!("e2e-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().await.insert(id.clone(), tx);
+        self.events
+            .upgrade()
+            .expect("the Runtime API is running")
+            .send((id, event))
+            .await
+            .expect("the Runtime API is running");
+        tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("the function answered within 60 s")
+            .expect("an answer")
+    }
 }
 
 pub struct RuntimeApi {
     pub addr: SocketAddr,
-    events: mpsc::Sender<(String, Value)>,
     shared: Arc<Shared>,
-    next_id: AtomicU64,
+    _events: mpsc::Sender<(String, Value)>,
 }
 
 fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
@@ -111,6 +135,23 @@ async fn serve(
             }
             Ok(reply(StatusCode::ACCEPTED, Bytes::from_static(b"{}")))
         }
+        (Method::POST, ["2015-03-31", "functions", _, "invocations"]) => {
+            let body = req.into_body().collect().await?.to_bytes();
+            let Ok(event) = serde_json::from_slice::<Value>(&body) else {
+                return Ok(reply(StatusCode::BAD_REQUEST, Bytes::new()));
+            };
+            // As Lambda answers: 200 either way, an error marked by a header.
+            Ok(match shared.invoke(event).await {
+                Outcome::Response(value) => reply(StatusCode::OK, Bytes::from(value.to_string())),
+                Outcome::Error(value) => {
+                    let mut response = reply(StatusCode::OK, Bytes::from(value.to_string()));
+                    response
+                        .headers_mut()
+                        .insert("x-amz-function-error", "Unhandled".parse().expect("ascii"));
+                    response
+                }
+            })
+        }
         (Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {
             Ok(reply(StatusCode::ACCEPTED, Bytes::from_static(b"{}")))
         }
@@ -128,6 +169,8 @@ impl RuntimeApi {
         let shared = Arc::new(Shared {
             pending: Mutex::new(pending),
             waiting: Mutex::new(HashMap::new()),
+            events: events.downgrade(),
+            next_id: AtomicU64::new(1),
         });
         let server_state = Arc::clone(&shared);
         tokio::spawn(async move {
@@ -143,25 +186,14 @@ impl RuntimeApi {
         });
         RuntimeApi {
             addr,
-            events,
             shared,
-            next_id: AtomicU64::new(1),
+            _events: events,
         }
     }
 
     /// Hands `event` to the function and waits for its answer.
     pub async fn invoke(&self, event: Value) -> Outcome {
-        let id = format!("e2e-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
-        let (tx, rx) = oneshot::channel();
-        self.shared.waiting.lock().await.insert(id.clone(), tx);
-        self.events
-            .send((id, event))
-            .await
-            .expect("the Runtime API is running");
-        tokio::time::timeout(Duration::from_secs(60), rx)
-            .await
-            .expect("the function answered within 60 s")
-            .expect("an answer")
+        self.shared.invoke(event).await
     }
 }
 

@@ -6,6 +6,7 @@ mod health;
 mod login;
 mod register;
 mod session;
+mod tickets;
 mod users;
 
 use lambda_http::http::Method;
@@ -24,5 +25,10 @@ pub fn router() -> Router {
         ("/api/auth/me", Method::GET, authenticated!(users::me)),
         ("/api/users", Method::GET, authenticated!(users::find)),
         ("/api/health", Method::GET, public!(health::health)),
+        (
+            "/api/realtime/tickets",
+            Method::POST,
+            authenticated!(tickets::issue),
+        ),
     ])
 }

@@ -3,8 +3,9 @@ use serde::Deserialize;
 use shared::domain::{ClientId, MessageBody};
 use shared::error::FieldErrors;
 use shared::pagination::{self, MessagePosition, PageSize};
+use shared::realtime::{self, MessageEvent};
 use shared::store::conversations;
-use shared::store::messages::{self, Change, Changed, Sent, Walk};
+use shared::store::messages::{self, Change, Changed, Message, Sent, Walk};
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
 
@@ -57,7 +58,10 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
     )
     .await?;
     match sent {
-        Sent::Created(message) => Ok(respond::created(&message)),
+        Sent::Created(message) => {
+            publish(&ctx, MessageEvent::Created, &message).await;
+            Ok(respond::created(&message))
+        }
         Sent::Repeated(message) => Ok(respond::ok(&message)),
         Sent::NotParticipant => Err(ApiError::NotFound),
     }
@@ -83,7 +87,10 @@ pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
     )
     .await?;
     match changed {
-        Changed::Done(message) => Ok(respond::ok(&message)),
+        Changed::Done(message) => {
+            publish(&ctx, MessageEvent::Updated, &message).await;
+            Ok(respond::ok(&message))
+        }
         Changed::Deleted => Err(ApiError::Conflict(
             "A deleted message cannot be edited.",
             FieldErrors::new(),
@@ -107,9 +114,24 @@ pub async fn delete(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>,
     )
     .await?;
     match changed {
-        Changed::Done(_) | Changed::Unchanged => Ok(respond::no_content()),
+        Changed::Done(tombstone) => {
+            publish(&ctx, MessageEvent::Deleted, &tombstone).await;
+            Ok(respond::no_content())
+        }
+        Changed::Unchanged => Ok(respond::no_content()),
         other => Err(refusal(other)),
     }
+}
+
+/// After the change has committed and before the answer: every open
+/// connection of whoever takes part in the conversation now.
+async fn publish(ctx: &RequestCtx, kind: MessageEvent, message: &Message) {
+    ctx.state
+        .publish_to_participants(
+            message.conversation_id,
+            realtime::message_event(kind, message),
+        )
+        .await;
 }
 
 fn refusal(changed: Changed) -> ApiError {

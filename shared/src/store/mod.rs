@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod login_failures;
 pub mod maintenance;
 pub mod messages;
+pub mod realtime;
 pub mod refresh_tokens;
 pub mod users;
 

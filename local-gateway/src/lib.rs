@@ -1,0 +1,159 @@
+//! API Gateway's WebSocket protocol on one machine: clients connect to
+//! `ws://{addr}/?...`, every connection event is handed to the WebSocket
+//! function through the Lambda Invoke API, and the Management API
+//! (`/@connections/{id}`) is served on the same address for the functions
+//! that publish. What it leaves out is listed in its README.
+
+mod connection;
+pub mod events;
+pub mod invoke;
+mod management;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::invoke::Invoker;
+
+/// How the gateway reaches the function and names itself in events.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The Lambda Invoke API's address, e.g. `http://127.0.0.1:9000`.
+    pub invoke_url: String,
+    /// The WebSocket function's name there.
+    pub function: String,
+    pub stage: String,
+    /// A connection is closed after this long without a client frame.
+    pub idle_timeout: Duration,
+    /// And after this long in any case.
+    pub max_lifetime: Duration,
+}
+
+impl Default for Settings {
+    /// API Gateway's limits: 10 minutes idle, 2 hours per connection.
+    fn default() -> Self {
+        Settings {
+            invoke_url: "http://127.0.0.1:9000".into(),
+            function: "realtime".into(),
+            stage: "local".into(),
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_lifetime: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// An open connection as the Management API sees it.
+struct Open {
+    outbox: mpsc::UnboundedSender<Message>,
+    connected_at: DateTime<Utc>,
+    last_active_at: Mutex<DateTime<Utc>>,
+    source_ip: String,
+    user_agent: Option<String>,
+}
+
+struct Gateway {
+    settings: Settings,
+    invoker: Invoker,
+    open: Mutex<HashMap<String, Arc<Open>>>,
+}
+
+impl Gateway {
+    fn connection(&self, id: &str) -> Option<Arc<Open>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn register(&self, id: String, open: Arc<Open>) {
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id, open);
+    }
+
+    fn forget(&self, id: &str) {
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(id);
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("ascii"));
+    response
+}
+
+/// Serves WebSocket clients and the Management API on `listener` until the
+/// task is dropped.
+pub async fn serve(listener: TcpListener, settings: Settings) {
+    let gateway = Arc::new(Gateway {
+        invoker: Invoker::new(&settings.invoke_url, &settings.function),
+        settings,
+        open: Mutex::new(HashMap::new()),
+    });
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                continue;
+            }
+        };
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| route(Arc::clone(&gateway), peer, req));
+            if let Err(err) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await
+            {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn route(
+    gateway: Arc<Gateway>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Reply, hyper::Error> {
+    // Under any stage prefix, as the endpoint may name one; the SDKs
+    // percent-encode the id (`=` is `%3D`).
+    if let Some((_, id)) = req.uri().path().split_once("/@connections/") {
+        let id = percent_decode_str(id).decode_utf8_lossy().into_owned();
+        return management::handle(&gateway, &id, req).await;
+    }
+    if connection::is_upgrade(&req) {
+        return Ok(connection::open(gateway, peer, req).await);
+    }
+    Ok(reply(
+        StatusCode::UPGRADE_REQUIRED,
+        json!({"message": "This address speaks WebSocket; the Management API is under /@connections/."})
+            .to_string(),
+    ))
+}

@@ -1,0 +1,37 @@
+//! `local-gateway`: serves ws://127.0.0.1:9001 (`GATEWAY_ADDRESS`) and the
+//! Management API beside it, invoking the WebSocket function named by
+//! `WEBSOCKET_FUNCTION` (default `realtime`) through the Lambda Invoke API at
+//! `LAMBDA_INVOKE_URL` (default `http://127.0.0.1:9000`, `cargo lambda watch`).
+
+use anyhow::Context;
+use local_gateway::Settings;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let address = var("GATEWAY_ADDRESS").unwrap_or_else(|| "127.0.0.1:9001".into());
+    let mut settings = Settings::default();
+    if let Some(url) = var("LAMBDA_INVOKE_URL") {
+        settings.invoke_url = url;
+    }
+    if let Some(function) = var("WEBSOCKET_FUNCTION") {
+        settings.function = function;
+    }
+    let listener = TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("bind {address}"))?;
+    tracing::info!(
+        "WebSocket gateway on ws://{address}, Management API on http://{address}/@connections, invoking {} at {}",
+        settings.function,
+        settings.invoke_url
+    );
+    tokio::select! {
+        () = local_gateway::serve(listener, settings) => Ok(()),
+        signal = tokio::signal::ctrl_c() => signal.context("wait for Ctrl-C"),
+    }
+}

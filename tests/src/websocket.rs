@@ -1,0 +1,179 @@
+//! The real-time stack on 127.0.0.1: the realtime binary under the Runtime
+//! API emulator (invoked through its Lambda Invoke API), the local WebSocket
+//! gateway in front of it, the application's publisher posting to the
+//! gateway's Management API, and WebSocket clients (tokio-tungstenite).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+use futures_util::{SinkExt, StreamExt};
+use lambda_http::http::Method;
+use local_gateway::Settings;
+use serde_json::Value;
+use shared::realtime::Publisher;
+use sqlx::MySqlPool;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::runtime_api::LambdaProcess;
+use crate::{SECRET, TestApp, TestUser, database_url};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a test waits for a frame that must come.
+pub const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+pub struct Stack {
+    pub app: TestApp,
+    pub gateway: SocketAddr,
+    pub function: LambdaProcess,
+    serving: JoinHandle<()>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.serving.abort();
+    }
+}
+
+/// A Management API client of the local gateway; it checks no signature,
+/// but the SDK signs, so it gets made-up credentials.
+pub fn management_client(gateway: SocketAddr) -> Client {
+    let config = aws_sdk_apigatewaymanagement::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .endpoint_url(format!("http://{gateway}"))
+        .build();
+    Client::from_conf(config)
+}
+
+impl Stack {
+    pub async fn start(pool: MySqlPool) -> Self {
+        let url = database_url(&pool).await;
+        let log_file =
+            std::env::temp_dir().join(format!("realtime-{}.log", shared::secret::random_token()));
+        let function = LambdaProcess::spawn(
+            "realtime",
+            &[
+                ("DATABASE_URL", url),
+                ("JWT_SECRET", String::from_utf8(SECRET.to_vec()).unwrap()),
+                ("REQUEST_LOG_FILE", log_file.display().to_string()),
+            ],
+        )
+        .await;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the gateway");
+        let gateway = listener.local_addr().expect("an address");
+        let settings = Settings {
+            invoke_url: format!("http://{}", function.api.addr),
+            ..Settings::default()
+        };
+        let serving = tokio::spawn(local_gateway::serve(listener, settings));
+        let mut app = TestApp::with_config(pool, |config| {
+            config.websocket_url = Some(format!("ws://{gateway}/"));
+            config.websocket_management_url = Some(format!("http://{gateway}"));
+        });
+        app.state = app
+            .state
+            .clone()
+            .with_publisher(Publisher::new(management_client(gateway)));
+        Stack {
+            app,
+            gateway,
+            function,
+            serving,
+        }
+    }
+
+    /// A fresh ticket URL for `user`.
+    pub async fn ticket_url(&self, user: &TestUser) -> String {
+        let response = self
+            .app
+            .call(
+                Method::POST,
+                "/api/realtime/tickets",
+                Some(&user.access),
+                None,
+            )
+            .await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        response.body["url"].as_str().expect("a url").to_string()
+    }
+
+    /// Opens a WebSocket for `user`; panics unless the handshake succeeds.
+    pub async fn connect(&self, user: &TestUser) -> Socket {
+        let url = self.ticket_url(user).await;
+        let (socket, response) =
+            tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url))
+                .await
+                .expect("the handshake finished in time")
+                .expect("the handshake succeeded");
+        assert_eq!(response.status(), 101);
+        socket
+    }
+
+    /// The connection ids stored for `user_id`.
+    pub async fn connections_of(&self, user_id: i64) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT connection_id FROM realtime_connections WHERE user_id = ? ORDER BY connected_at",
+        )
+        .bind(user_id)
+        .fetch_all(self.app.pool())
+        .await
+        .expect("connections")
+    }
+}
+
+/// The next text frame as JSON, skipping control frames.
+pub async fn next_json(socket: &mut Socket) -> Value {
+    let frame = tokio::time::timeout(FRAME_WAIT, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => return text.as_str().to_owned(),
+                Some(Ok(Message::Close(frame))) => panic!("closed by the gateway: {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => panic!("socket failed: {err}"),
+                None => panic!("socket ended"),
+            }
+        }
+    })
+    .await
+    .expect("a frame within the wait");
+    serde_json::from_str(&frame).unwrap_or_else(|e| panic!("not JSON ({e}): {frame}"))
+}
+
+/// Nothing arrives for `wait`.
+pub async fn assert_silent(socket: &mut Socket, wait: Duration) {
+    if let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(wait, socket.next()).await {
+        panic!("unexpected frame: {text}");
+    }
+}
+
+pub async fn send_text(socket: &mut Socket, text: &str) {
+    socket
+        .send(Message::text(text.to_string()))
+        .await
+        .expect("send a frame");
+}
+
+/// Polls until `check` holds, for at most the frame wait.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + FRAME_WAIT;
+    while tokio::time::Instant::now() < until {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("not within {FRAME_WAIT:?}: {what}");
+}
