@@ -18,6 +18,21 @@ use crate::config::DatabaseConfig;
 pub struct Db {
     pool: MySqlPool,
     conn: Option<PoolConnection<MySql>>,
+    /// The conversation whose event order this connection holds, if any.
+    ordering: Option<i64>,
+}
+
+impl Drop for Db {
+    /// A request that ended holding an event-order lock (a deadline cut it
+    /// short) closes its connection instead of returning it: the server then
+    /// releases the lock, and no later request inherits it.
+    fn drop(&mut self) {
+        if self.ordering.is_some()
+            && let Some(conn) = self.conn.as_mut()
+        {
+            conn.close_on_drop();
+        }
+    }
 }
 
 impl Db {
@@ -25,7 +40,46 @@ impl Db {
         Db {
             pool: pool.clone(),
             conn: None,
+            ordering: None,
         }
+    }
+
+    /// Serialises changes of one conversation together with the delivery of
+    /// their events, across every instance: a named lock held from before the
+    /// change's transaction until its events are out, so events leave in the
+    /// order of `version`. Waits at most `wait`; false when it could not get it.
+    pub async fn order_events(
+        &mut self,
+        conversation_id: i64,
+        wait: Duration,
+    ) -> Result<bool, sqlx::Error> {
+        let conn = self.conn().await?;
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT GET_LOCK(CONCAT('events:', DATABASE(), ':', ?), ?)")
+                .bind(conversation_id)
+                .bind(wait.as_secs().max(1) as i64)
+                .fetch_one(conn)
+                .await?;
+        let held = held == Some(1);
+        if held {
+            self.ordering = Some(conversation_id);
+        }
+        Ok(held)
+    }
+
+    /// Lets the next change of the conversation go, once this one's events
+    /// are out.
+    pub async fn events_delivered(&mut self) -> Result<(), sqlx::Error> {
+        let Some(conversation_id) = self.ordering else {
+            return Ok(());
+        };
+        let conn = self.conn().await?;
+        sqlx::query("SELECT RELEASE_LOCK(CONCAT('events:', DATABASE(), ':', ?))")
+            .bind(conversation_id)
+            .execute(conn)
+            .await?;
+        self.ordering = None;
+        Ok(())
     }
 
     pub async fn conn(&mut self) -> Result<&mut MySqlConnection, sqlx::Error> {
