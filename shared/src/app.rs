@@ -137,6 +137,35 @@ impl RequestCtx {
         request::Query::parse(self.query.as_deref(), allowed)
     }
 
+    /// Runs a change of a conversation holding the conversation's event order
+    /// (when events are published at all), from before its transaction until
+    /// its events are out, so that one conversation's events leave in the
+    /// order of `version` whichever instance makes the change. A change that
+    /// cannot get the order within the lock wait goes ahead unordered: delivery
+    /// is best effort, the change is not.
+    pub async fn in_event_order<T>(
+        &mut self,
+        conversation_id: i64,
+        change: impl AsyncFnOnce(&mut RequestCtx) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if self.state.publisher.is_some() {
+            let wait = self.state.config.database.lock_wait_timeout;
+            if !self.db.order_events(conversation_id, wait).await? {
+                tracing::warn!(
+                    conversation_id,
+                    "event order not held in time: this change's events may leave out of order"
+                );
+            }
+        }
+        let outcome = change(self).await;
+        // On failure the connection is closed instead of returned (see `Db`),
+        // which releases the order too.
+        if let Err(err) = self.db.events_delivered().await {
+            tracing::warn!(error = %err, "could not release the event order");
+        }
+        outcome
+    }
+
     /// Posts events to their users' open connections, when a publisher is
     /// configured, on the request's connection; see [`Publisher::publish`].
     /// Never fails: the change has committed.

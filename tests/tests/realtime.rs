@@ -541,3 +541,49 @@ async fn a_reconnecting_client_catches_up_with_since_and_ends_up_to_date(pool: M
     assert_eq!(event["message"]["body"], "fourth");
     assert_eq!(event["version"].as_i64(), Some(latest + 1));
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn events_of_one_conversation_leave_in_version_order_under_four_concurrent_senders(
+    pool: MySqlPool,
+) {
+    let stack = Stack::start(pool).await;
+    let app = &stack.app;
+    let mut senders = Vec::new();
+    for name in ["alice", "bob", "carol", "dave"] {
+        senders.push(app.user(name).await);
+    }
+    let eve = app.user("eve").await;
+    let others: Vec<&api_tests::TestUser> = senders[1..].iter().chain([&eve]).collect();
+    let conversation = app.conversation(&senders[0], &others).await;
+    let mut listener = stack.connect(&eve).await;
+
+    const EACH: usize = 10;
+    let mut sending = tokio::task::JoinSet::new();
+    for sender in &senders {
+        let state = app.state.clone();
+        let token = sender.access.clone();
+        sending.spawn(async move {
+            for i in 0..EACH {
+                let (status, body) = api_tests::call_on(
+                    &state,
+                    "POST",
+                    &format!("/api/conversations/{conversation}/messages"),
+                    &token,
+                    Some(json!({"body": format!("message {i}")})),
+                )
+                .await;
+                assert_eq!(status, 201, "{body}");
+            }
+        });
+    }
+    sending.join_all().await;
+
+    let mut versions = Vec::new();
+    for _ in 0..senders.len() * EACH {
+        let event = next_json(&mut listener).await;
+        assert_eq!(event["type"], "message.created", "{event}");
+        versions.push(event["version"].as_i64().unwrap());
+    }
+    let expected: Vec<i64> = (1..=(senders.len() * EACH) as i64).collect();
+    assert_eq!(versions, expected);
+}

@@ -48,23 +48,26 @@ struct EditBody {
 pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
-    let sent = messages::send(
-        ctx.db.conn().await?,
-        conversation_id,
-        &sender,
-        &body,
-        client_id.as_ref(),
-        time::now(),
-    )
-    .await?;
-    match sent {
-        Sent::Created(message) => {
-            publish(&mut ctx, MessageEvent::Created, &message).await;
-            Ok(respond::created(&message))
+    ctx.in_event_order(conversation_id, async |ctx| {
+        let sent = messages::send(
+            ctx.db.conn().await?,
+            conversation_id,
+            &sender,
+            &body,
+            client_id.as_ref(),
+            time::now(),
+        )
+        .await?;
+        match sent {
+            Sent::Created(message) => {
+                publish(ctx, MessageEvent::Created, &message).await;
+                Ok(respond::created(&message))
+            }
+            Sent::Repeated(message) => Ok(respond::ok(&message)),
+            Sent::NotParticipant => Err(ApiError::NotFound),
         }
-        Sent::Repeated(message) => Ok(respond::ok(&message)),
-        Sent::NotParticipant => Err(ApiError::NotFound),
-    }
+    })
+    .await
 }
 
 /// `PATCH /api/conversations/{id}/messages/{message_id}`: the sender only.
@@ -77,26 +80,29 @@ pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         .ok_or_else(|| "This field is required.".to_string())
         .and_then(MessageBody::parse)
         .map_err(|problem| ApiError::invalid_field("body", problem))?;
-    let changed = messages::change(
-        ctx.db.conn().await?,
-        conversation_id,
-        message_id,
-        editor.id,
-        Change::Edit(&body),
-        time::now(),
-    )
-    .await?;
-    match changed {
-        Changed::Done(message) => {
-            publish(&mut ctx, MessageEvent::Updated, &message).await;
-            Ok(respond::ok(&message))
+    ctx.in_event_order(conversation_id, async |ctx| {
+        let changed = messages::change(
+            ctx.db.conn().await?,
+            conversation_id,
+            message_id,
+            editor.id,
+            Change::Edit(&body),
+            time::now(),
+        )
+        .await?;
+        match changed {
+            Changed::Done(message) => {
+                publish(ctx, MessageEvent::Updated, &message).await;
+                Ok(respond::ok(&message))
+            }
+            Changed::Deleted => Err(ApiError::Conflict(
+                "A deleted message cannot be edited.",
+                FieldErrors::new(),
+            )),
+            other => Err(refusal(other)),
         }
-        Changed::Deleted => Err(ApiError::Conflict(
-            "A deleted message cannot be edited.",
-            FieldErrors::new(),
-        )),
-        other => Err(refusal(other)),
-    }
+    })
+    .await
 }
 
 /// `DELETE /api/conversations/{id}/messages/{message_id}`: the sender only;
@@ -104,23 +110,26 @@ pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
 pub async fn delete(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let message_id = ctx.params.id("message_id")?;
-    let changed = messages::change(
-        ctx.db.conn().await?,
-        conversation_id,
-        message_id,
-        editor.id,
-        Change::Delete,
-        time::now(),
-    )
-    .await?;
-    match changed {
-        Changed::Done(tombstone) => {
-            publish(&mut ctx, MessageEvent::Deleted, &tombstone).await;
-            Ok(respond::no_content())
+    ctx.in_event_order(conversation_id, async |ctx| {
+        let changed = messages::change(
+            ctx.db.conn().await?,
+            conversation_id,
+            message_id,
+            editor.id,
+            Change::Delete,
+            time::now(),
+        )
+        .await?;
+        match changed {
+            Changed::Done(tombstone) => {
+                publish(ctx, MessageEvent::Deleted, &tombstone).await;
+                Ok(respond::no_content())
+            }
+            Changed::Unchanged => Ok(respond::no_content()),
+            other => Err(refusal(other)),
         }
-        Changed::Unchanged => Ok(respond::no_content()),
-        other => Err(refusal(other)),
-    }
+    })
+    .await
 }
 
 /// After the change has committed and before the answer: every open
