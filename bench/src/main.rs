@@ -4,18 +4,21 @@
 //! docs/BENCHMARKS.md with a plot. `./scripts/bench.sh` runs it.
 
 mod ceiling;
+mod delivery;
 mod load;
 mod report;
 mod round_trips;
 mod seed;
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use api_tests::runtime_api::LambdaProcess;
+use api_tests::runtime_api::{LambdaProcess, Outcome};
 use api_tests::{Gateway, count_statements, test_config};
 use serde_json::{Value, json};
 use shared::config::Config;
@@ -25,9 +28,10 @@ use shared::store::{conversations, messages, users};
 use shared::{AppState, db, password, time};
 use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
+use tokio::task::JoinHandle;
 
 use crate::load::{Figures, Request};
-use crate::report::{ColdStart, Report, ScenarioResult};
+use crate::report::{ColdStart, Delivery, Report, ScenarioResult};
 
 mod server;
 mod watch;
@@ -36,6 +40,8 @@ const SECRET: &str = "benchmark-secret-benchmark-secret-0123";
 const DATABASE: &str = "messaging_bench";
 const PORT: u16 = 18_080;
 const CONCURRENCY: u32 = 32;
+/// Sends whose frames the delivery measurement times at every listener.
+const DELIVERY_SENDS: usize = 1_000;
 
 fn server_url() -> String {
     std::env::var("BENCH_DATABASE_SERVER").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
@@ -94,7 +100,14 @@ async fn serve() -> anyhow::Result<()> {
         Ok(port) => port.parse().context("BENCH_PORT")?,
         Err(_) => PORT,
     };
-    let state = AppState::new(config.clone(), db::pool(&config.database)?);
+    let mut state = AppState::new(config.clone(), db::pool(&config.database)?);
+    // Real-time delivery on, through the local gateway at this address.
+    if let Ok(gateway) = std::env::var("BENCH_GATEWAY") {
+        let gateway = gateway.parse().context("BENCH_GATEWAY")?;
+        state = state.with_publisher(shared::realtime::Publisher::new(
+            api_tests::websocket::management_client(gateway),
+        ));
+    }
     server::serve(state, ([127, 0, 0, 1], port).into()).await
 }
 
@@ -162,6 +175,106 @@ async fn count_round_trips(scenarios: &[Scenario]) -> anyhow::Result<Vec<u64>> {
         counts.push(proxy.commands() - before);
     }
     Ok(counts)
+}
+
+/// `bench serve` in a child process, with real-time delivery through the
+/// gateway at `gateway` when given.
+async fn spawn_server(gateway: Option<SocketAddr>) -> anyhow::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    command
+        .arg("serve")
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(gateway) = gateway {
+        command.env("BENCH_GATEWAY", gateway.to_string());
+    }
+    let server = command.spawn()?;
+    wait_for_server().await?;
+    Ok(server)
+}
+
+/// A ticket URL for `user_id`, from the tickets route.
+async fn ticket_url(gateway: &Gateway, state: &AppState, user_id: i64) -> anyhow::Result<String> {
+    let request = Request {
+        method: "POST",
+        path: "/api/realtime/tickets".into(),
+        token: Some(state.tokens.issue(user_id, time::now())?),
+        body: None,
+        expect_success: true,
+        spread: Vec::new(),
+    };
+    let (status, body, _) = in_process(gateway, state, &request).await;
+    if status != 201 {
+        bail!("a ticket answered {status}: {body}");
+    }
+    body["url"]
+        .as_str()
+        .map(str::to_string)
+        .context("a ticket URL")
+}
+
+/// One API Gateway WebSocket event from the committed fixtures, for
+/// `connection_id`, with `ticket` in the query string when given.
+fn websocket_event(
+    root: &Path,
+    fixture: &str,
+    connection_id: &str,
+    ticket: Option<&str>,
+) -> anyhow::Result<Value> {
+    let path = root.join("tests/fixtures").join(fixture);
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut event: Value = serde_json::from_str(&text)?;
+    event["requestContext"]["connectionId"] = json!(connection_id);
+    match ticket {
+        Some(ticket) => {
+            event["queryStringParameters"] = json!({ "ticket": ticket });
+            event["multiValueQueryStringParameters"] = json!({ "ticket": [ticket] });
+        }
+        None => {
+            if let Some(event) = event.as_object_mut() {
+                event.remove("queryStringParameters");
+                event.remove("multiValueQueryStringParameters");
+            }
+        }
+    }
+    Ok(event)
+}
+
+/// The status code the realtime function answers `event` with.
+async fn websocket_status(function: &LambdaProcess, event: Value) -> anyhow::Result<u16> {
+    match function.api.invoke(event).await {
+        Outcome::Response(response) => response["statusCode"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .context("a statusCode"),
+        Outcome::Error(error) => bail!("the realtime function failed: {error}"),
+    }
+}
+
+/// One connection's life at the realtime function: `$connect` with a fresh
+/// ticket, a ping, `$disconnect`.
+async fn realtime_round(
+    root: &Path,
+    function: &LambdaProcess,
+    pool: &MySqlPool,
+    user_id: i64,
+    round: usize,
+) -> anyhow::Result<()> {
+    let ticket =
+        shared::realtime::issue_ticket(&mut *pool.acquire().await?, user_id, time::now()).await?;
+    let connection_id = format!("bench-{round}");
+    for (fixture, ticket) in [
+        ("apigw-websocket-connect.json", Some(ticket.as_str())),
+        ("apigw-websocket-message.json", None),
+        ("apigw-websocket-disconnect.json", None),
+    ] {
+        let event = websocket_event(root, fixture, &connection_id, ticket)?;
+        let status = websocket_status(function, event).await?;
+        if status != 200 {
+            bail!("realtime: {fixture} answered {status}");
+        }
+    }
+    Ok(())
 }
 
 async fn wait_for_server() -> anyhow::Result<()> {
@@ -413,13 +526,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let argon2_ms = median(&mut argon2);
 
     eprintln!("starting the HTTP server over the handlers...");
-    let exe = std::env::current_exe()?;
-    let mut server = tokio::process::Command::new(exe)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    wait_for_server().await?;
+    let mut server = spawn_server(None).await?;
     let server_pid = server.id().context("server pid")?;
     let base = format!("http://127.0.0.1:{PORT}");
     let scratch = std::env::temp_dir().join("messaging-bench");
@@ -446,6 +553,95 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     }
     let peak_rss_kib = peak_rss_kib_of(server_pid)?;
     server.kill().await?;
+
+    let function_env = [
+        ("DATABASE_URL", format!("{}/{DATABASE}", server_url())),
+        ("JWT_SECRET", SECRET.to_string()),
+        (
+            "REQUEST_LOG_FILE",
+            scratch.join("functions.log").display().to_string(),
+        ),
+    ];
+    let realtime = delivery::Realtime::start(&root.join("target/release/realtime"), &function_env)
+        .await
+        .context("the realtime function and the local gateway")?;
+    let mut realtime_config = config(CONCURRENCY);
+    realtime_config.websocket_url = Some(realtime.websocket_url());
+    let realtime_state =
+        AppState::new(realtime_config, pool.clone()).with_publisher(realtime.publisher());
+
+    // The spread send again with delivery on: first with nobody connected,
+    // then with both listeners of every conversation connected.
+    eprintln!("fan-out: the spread send with real-time delivery on...");
+    let spread_send = &scenarios
+        .iter()
+        .find(|s| s.name == "send, 32 conversations")
+        .context("the spread send scenario")?
+        .request;
+    let mut server = spawn_server(Some(realtime.gateway)).await?;
+    // wrk off the runtime's threads: the gateway and the listeners run on them.
+    let load_off_runtime = |request: Request| {
+        let (base, scratch) = (base.clone(), scratch.clone());
+        tokio::task::spawn_blocking(move || {
+            load::run(&base, &request, CONCURRENCY, duration, &scratch)
+        })
+    };
+    let without_listeners = load_off_runtime(spread_send.clone()).await??;
+    eprintln!("      nobody connected: {without_listeners:?}");
+    let frames = Arc::new(AtomicU64::new(0));
+    let mut counting = Vec::new();
+    for listener in &data.spread_listeners {
+        let url = ticket_url(&gateway, &realtime_state, listener.id).await?;
+        counting.push(delivery::count_frames(&url, Arc::clone(&frames)).await?);
+    }
+    let with_listeners = load_off_runtime(spread_send.clone()).await??;
+    eprintln!("      two listeners each: {with_listeners:?}");
+    // Frames of the last answered sends may still be on their way.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let frames_delivered = frames.load(Ordering::Relaxed);
+    server.kill().await?;
+    counting.iter().for_each(JoinHandle::abort);
+
+    // One sender, 100 listeners in its conversation, one send at a time.
+    eprintln!("delivery to {} listeners...", data.room_listeners.len());
+    let (frames_in, mut frames_out) = tokio::sync::mpsc::unbounded_channel();
+    let mut listening = Vec::new();
+    for listener in &data.room_listeners {
+        let url = ticket_url(&gateway, &realtime_state, listener.id).await?;
+        listening.push(delivery::listen(&url, frames_in.clone()).await?);
+    }
+    drop(frames_in);
+    let room_send = Request {
+        method: "POST",
+        path: format!("/api/conversations/{}/messages", data.room),
+        token: Some(pager_token.clone()),
+        body: Some(json!({"body": "A message for a hundred listeners."}).to_string()),
+        expect_success: true,
+        spread: Vec::new(),
+    };
+    let (g, s, r) = (&gateway, &realtime_state, &room_send);
+    let latency = delivery::measure(
+        DELIVERY_SENDS,
+        data.room_listeners.len(),
+        &mut frames_out,
+        move || async move {
+            let (status, body, _) = in_process(g, s, r).await;
+            if status != 201 {
+                bail!("a send to the listeners answered {status}: {body}");
+            }
+            body["id"].as_i64().context("the message id")
+        },
+    )
+    .await?;
+    listening.iter().for_each(JoinHandle::abort);
+    realtime.stop().await;
+    let delivery = Delivery {
+        latency,
+        without_listeners,
+        with_listeners,
+        listeners_per_conversation: 2,
+        frames_delivered,
+    };
 
     // One connection per operation, as a request has.
     eprintln!("raw-SQL ceiling...");
@@ -563,7 +759,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
 
     eprintln!("cold starts...");
     let mut cold_starts = Vec::new();
-    for name in ["auth", "conversations", "messages"] {
+    for name in ["auth", "conversations", "messages", "realtime"] {
         let binary = root.join("target/release").join(name);
         let size = std::fs::metadata(&binary)
             .with_context(|| format!("{} (build with --release)", binary.display()))?
@@ -586,8 +782,15 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         for start in 0..11 {
             let started = Instant::now();
             let function = LambdaProcess::spawn_binary(&binary, name, &env).await;
-            // No token: answered without touching the database.
-            let (status, _, _) = function.request("GET", &path, None, None).await;
+            let status = if name == "realtime" {
+                // No ticket: refused, after taking the one connection every
+                // WebSocket event takes.
+                let event = websocket_event(&root, "apigw-websocket-connect.json", "cold", None)?;
+                websocket_status(&function, event).await?
+            } else {
+                // No token: answered without touching the database.
+                function.request("GET", &path, None, None).await.0
+            };
             samples.push(started.elapsed().as_secs_f64() * 1_000.0);
             if status != 401 {
                 bail!("{name} answered {status} on its first invocation");
@@ -595,6 +798,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
             if start == 0 {
                 // One instance serves one request at a time: its own scenarios, in turn.
                 for round in 0..100 {
+                    if name == "realtime" {
+                        realtime_round(&root, &function, &pool, data.pager.id, round).await?;
+                        continue;
+                    }
                     let work: Vec<(&str, String, Option<&str>, Option<Value>)> = match name {
                         "auth" if round % 5 == 0 => vec![(
                             "POST",
@@ -679,6 +886,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         results,
         cold_starts,
         watch,
+        delivery,
     };
     let markdown = report.markdown(&root)?;
     std::fs::write(root.join("docs/BENCHMARKS.md"), &markdown)?;

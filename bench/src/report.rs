@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::delivery::Latency;
 use crate::load::Figures;
 
 pub struct ScenarioResult {
@@ -29,6 +30,30 @@ pub struct ColdStart {
     pub peak_rss_kib: u64,
 }
 
+/// Real-time delivery through the local WebSocket gateway.
+pub struct Delivery {
+    /// One send at a time into a conversation of 100 connected listeners.
+    pub latency: Latency,
+    /// "send, 32 conversations" at c=32 with delivery on and nobody connected.
+    pub without_listeners: Figures,
+    /// The same with every listener of every conversation connected.
+    pub with_listeners: Figures,
+    pub listeners_per_conversation: u32,
+    /// Frames those listeners received during that run.
+    pub frames_delivered: u64,
+}
+
+/// The `p`-quantile (0 to 1) of `values`, nearest rank.
+fn quantile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 pub struct Report {
     pub duration: Duration,
     pub argon2_ms: f64,
@@ -37,6 +62,7 @@ pub struct Report {
     pub cold_starts: Vec<ColdStart>,
     /// "list messages, page 1" through `cargo lambda watch`, at c=1 and c=32.
     pub watch: Option<(Figures, Figures)>,
+    pub delivery: Delivery,
 }
 
 /// The Django original (Django + DRF + gunicorn with 2 workers, as it ships)
@@ -170,11 +196,11 @@ impl Report {
         writeln!(md, "## Cold start and size\n")?;
         writeln!(
             md,
-            "From spawning the release binary to its first answered invocation through the Runtime API (an emulator on 127.0.0.1; the request needs no database), 11 starts each.\n"
+            "From spawning the release binary to its first answered invocation through the Runtime API (an emulator on 127.0.0.1), 11 starts each. The HTTP functions get a request without a token, answered without the database; the realtime function gets a `$connect` without a ticket, refused after it takes the one database connection every WebSocket event takes.\n"
         )?;
         writeln!(
             md,
-            "Peak RSS: the first instance of each function, after it served 100 rounds of its own scenarios one at a time, as a Lambda instance does (auth: a login every fifth round, `me` otherwise; conversations: the list; messages: page 1, the deep page and a send).\n"
+            "Peak RSS: the first instance of each function, after it served 100 rounds of its own scenarios one at a time, as a Lambda instance does (auth: a login every fifth round, `me` otherwise; conversations: the list; messages: page 1, the deep page and a send; realtime: `$connect` with a fresh ticket, a ping and `$disconnect`).\n"
         )?;
         writeln!(
             md,
@@ -229,6 +255,8 @@ impl Report {
                 "Not measured: cargo-lambda is not installed (`pip install cargo-lambda`).\n"
             )?,
         }
+
+        self.delivery_section(&mut md)?;
 
         writeln!(md, "## Side by side with the original\n")?;
         writeln!(
@@ -342,6 +370,28 @@ impl Report {
                 mark(ratio <= 1.3)
             )?;
         }
+        let latency = &self.delivery.latency;
+        writeln!(
+            md,
+            "| a send's event at {} listeners through the local gateway: p50 and p99 from the answer to the last listener's frame ({} sends) | p50 {:.2} ms, p99 {:.2} ms | measured (no bound set) |",
+            latency.listeners,
+            latency.sends,
+            quantile(&latency.after_answer_ms, 0.5),
+            quantile(&latency.after_answer_ms, 0.99)
+        )?;
+        if let Some(base) = self.result("send, 32 conversations") {
+            let with = &self.delivery.with_listeners;
+            let drop = 1.0 - with.requests_per_sec / base.c32.requests_per_sec;
+            writeln!(
+                md,
+                "| fan-out to {} listeners per conversation lowers send req/s (32 conversations, c=32) by ≤ 20% | {:.0}% ({:.0} → {:.0} req/s) | {} |",
+                self.delivery.listeners_per_conversation,
+                drop * 100.0,
+                base.c32.requests_per_sec,
+                with.requests_per_sec,
+                mark(drop <= 0.2)
+            )?;
+        }
         for r in &self.results {
             if let Some(ops) = r.ceiling {
                 let share = r.c32.requests_per_sec / ops;
@@ -390,6 +440,86 @@ impl Report {
             )?;
         }
         Ok(md)
+    }
+
+    fn delivery_section(&self, md: &mut String) -> anyhow::Result<()> {
+        let d = &self.delivery;
+        let l = &d.latency;
+        writeln!(md, "## Real-time delivery\n")?;
+        writeln!(
+            md,
+            "The realtime function's release binary under the Runtime API emulator, the local WebSocket gateway \
+             (`local-gateway`) in front of it, and WebSocket clients (tokio-tungstenite), all on the same 2 cores as \
+             the database. Every publish is a signed Management API `POST` per connection, as in the cloud.\n"
+        )?;
+        writeln!(
+            md,
+            "**To {} listeners.** One sender, {} sends one after another into a conversation whose {} other \
+             participants each have one connection open; the send handler runs in-process with the publisher on. \
+             Time from the send's answer to the frame at the last of the listeners (negative: every frame came before \
+             the answer, since a change publishes before it answers), and from the start of the send.\n",
+            l.listeners, l.sends, l.listeners
+        )?;
+        writeln!(md, "| from | p50 ms | p99 ms | max ms |")?;
+        writeln!(md, "|---|---|---|---|")?;
+        for (from, values) in [
+            ("the send's answer", &l.after_answer_ms),
+            ("the send's start", &l.from_start_ms),
+        ] {
+            writeln!(
+                md,
+                "| {from} | {:.2} | {:.2} | {:.2} |",
+                quantile(values, 0.5),
+                quantile(values, 0.99),
+                quantile(values, 1.0)
+            )?;
+        }
+        writeln!(
+            md,
+            "\n**Fan-out under load.** \"send, 32 conversations\" at c=32, {} s, through the HTTP server: without \
+             real-time delivery (the table above), with it and nobody connected (each send also takes its \
+             conversation's event order and reads who is connected), and with the {} other participants of every \
+             conversation connected. The gateway and the listeners share the 2 cores with the server here; in the \
+             cloud API Gateway carries them.\n",
+            self.duration.as_secs(),
+            d.listeners_per_conversation
+        )?;
+        writeln!(
+            md,
+            "| send, 32 conversations, c=32 | req/s | p50 ms | p99 ms | errors | of the send without delivery |"
+        )?;
+        writeln!(md, "|---|---|---|---|---|---|")?;
+        let base = self.result("send, 32 conversations").map(|r| r.c32);
+        let rows = [
+            ("without real-time delivery", base),
+            ("delivery on, nobody connected", Some(d.without_listeners)),
+            ("delivery on, listeners connected", Some(d.with_listeners)),
+        ];
+        for (what, figures) in rows {
+            if let (Some(f), Some(b)) = (figures, base) {
+                writeln!(
+                    md,
+                    "| {what} | {:.1} | {:.2} | {:.2} | {} | {:.0}% |",
+                    f.requests_per_sec,
+                    f.p50_ms,
+                    f.p99_ms,
+                    f.errors,
+                    100.0 * f.requests_per_sec / b.requests_per_sec
+                )?;
+            }
+        }
+        let answered = d
+            .with_listeners
+            .requests
+            .saturating_sub(d.with_listeners.errors);
+        writeln!(
+            md,
+            "\nFrames the listeners received in the last run: {} for {} answered sends ({} expected: each send's event reaches both listeners).\n",
+            d.frames_delivered,
+            answered,
+            answered * u64::from(d.listeners_per_conversation)
+        )?;
+        Ok(())
     }
 
     /// Horizontal bars of p50 and p99 at concurrency 32, on a log scale.

@@ -1,6 +1,7 @@
 //! The data set, written with multi-row inserts: a user in 20 conversations of
 //! 3 participants with 5 messages each, a conversation of 100,020 messages,
-//! 32 conversations for concurrent senders, and a user in 1,000 conversations.
+//! 32 conversations for concurrent senders (each with two listeners of its
+//! own), a conversation of 100 listeners, and a user in 1,000 conversations.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::store::users::User;
@@ -18,13 +19,19 @@ pub struct DataSet {
     pub pager: User,
     pub big_conversation: i64,
     pub send_conversation: i64,
-    /// One per concurrent sender, the pager and the friend in each.
+    /// One per concurrent sender: the pager and two listeners in each.
     pub spread_conversations: Vec<i64>,
+    /// The two listeners of each spread conversation, 64 in all.
+    pub spread_listeners: Vec<User>,
+    /// The pager and 100 listeners.
+    pub room: i64,
+    pub room_listeners: Vec<User>,
     /// Member of 1,000 conversations of 2 participants with 3 messages each.
     pub busy: User,
 }
 
 pub const BUSY_CONVERSATIONS: i64 = 1_000;
+pub const ROOM_LISTENERS: usize = 100;
 
 async fn insert_user(
     pool: &MySqlPool,
@@ -157,10 +164,22 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
     let send_conversation =
         insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?;
     let mut spread_conversations = Vec::new();
-    for _ in 0..32 {
+    let mut spread_listeners = Vec::new();
+    for n in 0..32 {
+        let a = insert_user(pool, &format!("listener-{n}-a"), &hash, base).await?;
+        let b = insert_user(pool, &format!("listener-{n}-b"), &hash, base).await?;
         spread_conversations
-            .push(insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?);
+            .push(insert_conversation(pool, pager.id, &[pager.id, a.id, b.id], base).await?);
+        spread_listeners.extend([a, b]);
     }
+    let mut room_listeners = Vec::new();
+    for n in 0..ROOM_LISTENERS {
+        room_listeners.push(insert_user(pool, &format!("room-{n}"), &hash, base).await?);
+    }
+    let room_members: Vec<i64> = std::iter::once(pager.id)
+        .chain(room_listeners.iter().map(|u| u.id))
+        .collect();
+    let room = insert_conversation(pool, pager.id, &room_members, base).await?;
     let busy = insert_user(pool, "busy", &hash, base).await?;
     for n in 0..BUSY_CONVERSATIONS {
         let at = base + TimeDelta::seconds(n);
@@ -177,6 +196,9 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
         big_conversation,
         send_conversation,
         spread_conversations,
+        spread_listeners,
+        room,
+        room_listeners,
         busy,
     })
 }

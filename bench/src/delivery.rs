@@ -1,0 +1,171 @@
+//! Real-time delivery through the local WebSocket gateway: the realtime
+//! function's release binary behind it (under the Runtime API emulator), the
+//! gateway in this process, WebSocket listeners, and the publisher the
+//! functions use pointed at the gateway's Management API.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use api_tests::runtime_api::LambdaProcess;
+use api_tests::websocket::management_client;
+use futures_util::StreamExt;
+use local_gateway::Settings;
+use serde_json::Value;
+use shared::realtime::Publisher;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a listener may take to see a frame before the run fails.
+const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+pub struct Realtime {
+    pub gateway: SocketAddr,
+    function: LambdaProcess,
+    serving: JoinHandle<()>,
+}
+
+impl Realtime {
+    pub async fn start(binary: &Path, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        let function = LambdaProcess::spawn_binary(binary, "realtime", env).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let gateway = listener.local_addr()?;
+        let settings = Settings {
+            invoke_url: format!("http://{}", function.api.addr),
+            ..Settings::default()
+        };
+        let serving = tokio::spawn(local_gateway::serve(listener, settings));
+        Ok(Realtime {
+            gateway,
+            function,
+            serving,
+        })
+    }
+
+    pub fn publisher(&self) -> Publisher {
+        Publisher::new(management_client(self.gateway))
+    }
+
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}/", self.gateway)
+    }
+
+    pub async fn stop(self) {
+        self.serving.abort();
+        self.function.stop().await;
+    }
+}
+
+/// Opens a WebSocket at a ticket URL and, until the socket closes, reports
+/// each `message.created` frame's message id and arrival time to `frames`.
+pub async fn listen(
+    url: &str,
+    frames: mpsc::UnboundedSender<(i64, Instant)>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let socket = open(url).await?;
+    Ok(tokio::spawn(async move {
+        let (_, mut incoming) = socket.split();
+        while let Some(Ok(frame)) = incoming.next().await {
+            let at = Instant::now();
+            let Message::Text(text) = frame else { continue };
+            let Ok(event) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if event["type"] == "message.created"
+                && let Some(id) = event["message"]["id"].as_i64()
+            {
+                let _ = frames.send((id, at));
+            }
+        }
+    }))
+}
+
+/// Opens a WebSocket at a ticket URL and counts its text frames in `count`.
+pub async fn count_frames(url: &str, count: Arc<AtomicU64>) -> anyhow::Result<JoinHandle<()>> {
+    let socket = open(url).await?;
+    Ok(tokio::spawn(async move {
+        let (_, mut incoming) = socket.split();
+        while let Some(Ok(frame)) = incoming.next().await {
+            if matches!(frame, Message::Text(_)) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }))
+}
+
+async fn open(
+    url: &str,
+) -> anyhow::Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    let (socket, response) =
+        tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .context("the WebSocket handshake timed out")??;
+    anyhow::ensure!(
+        response.status() == 101,
+        "handshake answered {}",
+        response.status()
+    );
+    Ok(socket)
+}
+
+/// Milliseconds from a send's answer to the last listener's frame (negative
+/// when every frame came before the answer), and from the send's start.
+#[derive(Clone, Debug, Default)]
+pub struct Latency {
+    pub sends: usize,
+    pub listeners: usize,
+    pub after_answer_ms: Vec<f64>,
+    pub from_start_ms: Vec<f64>,
+}
+
+fn signed_ms(later: Instant, earlier: Instant) -> f64 {
+    match later.checked_duration_since(earlier) {
+        Some(d) => d.as_secs_f64() * 1_000.0,
+        None => -(earlier.duration_since(later).as_secs_f64() * 1_000.0),
+    }
+}
+
+/// Sends `sends` messages one after the other with `send` (which answers the
+/// new message's id) and waits after each for its frame at every listener.
+pub async fn measure<F, Fut>(
+    sends: usize,
+    listeners: usize,
+    frames: &mut mpsc::UnboundedReceiver<(i64, Instant)>,
+    mut send: F,
+) -> anyhow::Result<Latency>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<i64>>,
+{
+    let mut latency = Latency {
+        sends,
+        listeners,
+        ..Latency::default()
+    };
+    for _ in 0..sends {
+        let started = Instant::now();
+        let id = send().await?;
+        let answered = Instant::now();
+        let (mut seen, mut last) = (0, started);
+        while seen < listeners {
+            let (frame_id, at) = tokio::time::timeout(FRAME_WAIT, frames.recv())
+                .await
+                .with_context(|| format!("message {id}: {seen} of {listeners} frames arrived"))?
+                .context("the listeners are gone")?;
+            if frame_id == id {
+                seen += 1;
+                last = last.max(at);
+            }
+        }
+        latency.after_answer_ms.push(signed_ms(last, answered));
+        latency.from_start_ms.push(signed_ms(last, started));
+    }
+    Ok(latency)
+}
