@@ -4,6 +4,7 @@
 //! docs/BENCHMARKS.md with a plot. `./scripts/bench.sh` runs it.
 
 mod ceiling;
+mod cpu;
 mod delivery;
 mod load;
 mod report;
@@ -586,7 +587,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
             load::run(&base, &request, CONCURRENCY, duration, &scratch)
         })
     };
+    let fan_out_server = server.id().context("server pid")?;
+    let reading = cpu::Reading::take(fan_out_server)?;
     let without_listeners = load_off_runtime(spread_send.clone()).await??;
+    let cpu_without_listeners = reading.since()?;
     eprintln!("      nobody connected: {without_listeners:?}");
     let frames = Arc::new(AtomicU64::new(0));
     let mut counting = Vec::new();
@@ -594,7 +598,9 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         let url = ticket_url(&gateway, &realtime_state, listener.id).await?;
         counting.push(delivery::count_frames(&url, Arc::clone(&frames)).await?);
     }
+    let reading = cpu::Reading::take(fan_out_server)?;
     let with_listeners = load_off_runtime(spread_send.clone()).await??;
+    let cpu_with_listeners = reading.since()?;
     eprintln!("      two listeners each: {with_listeners:?}");
     // Frames of the last answered sends may still be on their way.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -641,6 +647,8 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         with_listeners,
         listeners_per_conversation: 2,
         frames_delivered,
+        cpu_without_listeners,
+        cpu_with_listeners,
     };
 
     // One connection per operation, as a request has.
@@ -654,11 +662,13 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         let rows = messages::page(
             &mut *pool.acquire().await?,
             big,
+            pager,
             i64::MAX,
             Walk::Older,
             100_000,
         )
-        .await?;
+        .await?
+        .context("the pager's page")?;
         rows.last().context("deep bound")?.seq
     };
     for result in &mut results {
@@ -744,8 +754,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                         async move {
                             let mut c = p.acquire().await?;
                             users::find(&mut c, pager).await?;
-                            conversations::is_member(&mut c, big, pager).await?;
-                            messages::page(&mut c, big, bound, Walk::Older, page).await?;
+                            messages::page(&mut c, big, pager, bound, Walk::Older, page).await?;
                             Ok(())
                         }
                     })

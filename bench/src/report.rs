@@ -41,6 +41,9 @@ pub struct Delivery {
     pub listeners_per_conversation: u32,
     /// Frames those listeners received during that run.
     pub frames_delivered: u64,
+    /// Where the CPU time of each of the two runs went.
+    pub cpu_without_listeners: crate::cpu::Split,
+    pub cpu_with_listeners: crate::cpu::Split,
 }
 
 /// The `p`-quantile (0 to 1) of `values`, nearest rank.
@@ -507,6 +510,37 @@ impl Report {
                     100.0 * f.requests_per_sec / b.requests_per_sec
                 )?;
             }
+        }
+        writeln!(
+            md,
+            "\nCPU time per 1,000 answered sends, by process, in the two runs with delivery on (ms; the machine has 2 cores):\n"
+        )?;
+        writeln!(
+            md,
+            "| run | HTTP server (the functions) | local gateway and listeners | wrk | MariaDB |"
+        )?;
+        writeln!(md, "|---|---|---|---|---|")?;
+        for (what, figures, cpu) in [
+            (
+                "nobody connected",
+                &d.without_listeners,
+                &d.cpu_without_listeners,
+            ),
+            (
+                "listeners connected",
+                &d.with_listeners,
+                &d.cpu_with_listeners,
+            ),
+        ] {
+            let per = 1_000_000.0 / (figures.requests.max(1) as f64);
+            writeln!(
+                md,
+                "| {what} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                cpu.server * per,
+                cpu.gateway_and_listeners * per,
+                cpu.load_generator * per,
+                cpu.database * per
+            )?;
         }
         let answered = d
             .with_listeners

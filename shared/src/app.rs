@@ -15,7 +15,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::access_token::AccessTokens;
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, EventOrder};
 use crate::error::{ApiError, is_unavailable};
 use crate::pagination::CursorKey;
 use crate::realtime::Publisher;
@@ -125,6 +125,9 @@ pub struct RequestCtx {
     pub body: Body,
     /// The request's one database connection, taken on first use.
     pub db: Db,
+    /// The conversation whose change found no participant connected (see
+    /// [`Self::in_event_order`]): its events are not published.
+    nobody_listening: Option<i64>,
 }
 
 impl RequestCtx {
@@ -150,14 +153,19 @@ impl RequestCtx {
     ) -> Result<T, ApiError> {
         if self.state.publisher.is_some() {
             let wait = self.state.config.database.lock_wait_timeout;
-            if !self.db.order_events(conversation_id, wait).await? {
-                tracing::warn!(
+            match self.db.order_events(conversation_id, wait).await? {
+                EventOrder::Held => {}
+                EventOrder::NotHeld => tracing::warn!(
                     conversation_id,
                     "event order not held in time: this change's events may leave out of order"
-                );
+                ),
+                // A connection opened while this change runs misses its event
+                // and catches up by `version`, as after any connect.
+                EventOrder::NobodyListening => self.nobody_listening = Some(conversation_id),
             }
         }
         let outcome = change(self).await;
+        self.nobody_listening = None;
         // On failure the connection is closed instead of returned (see `Db`),
         // which releases the order too.
         if let Err(err) = self.db.events_delivered().await {
@@ -189,6 +197,9 @@ impl RequestCtx {
         let Some(publisher) = self.state.publisher.clone() else {
             return;
         };
+        if self.nobody_listening == Some(conversation_id) {
+            return;
+        }
         match self.db.conn().await {
             Ok(conn) => {
                 publisher
@@ -250,6 +261,7 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
                     query: parts.uri.query().map(str::to_owned),
                     body,
                     db,
+                    nobody_listening: None,
                 };
                 let work = async {
                     match endpoint {

@@ -155,7 +155,10 @@ async fn hot_queries_use_their_indexes_on_skewed_data(pool: MySqlPool) {
         (Walk::After, 19_990, "messages_seq"),
         (Walk::Since, 19_990, "messages_version"),
     ] {
-        let plan = explain(&pool, page_sql(walk), |q| q.bind(LONG).bind(bound).bind(21)).await;
+        let plan = explain(&pool, page_sql(walk), |q| {
+            q.bind(LONG).bind(bound).bind(LONG).bind(BUSY_USER).bind(21)
+        })
+        .await;
         assert_plan(
             &format!("message page {walk:?} from {bound}"),
             &plan,

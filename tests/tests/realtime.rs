@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use api_tests::count_statements;
 use api_tests::websocket::{
     Stack, assert_silent, eventually, management_client, next_json, send_text,
 };
@@ -259,6 +260,42 @@ async fn without_a_publisher_a_send_still_answers(pool: MySqlPool) {
     .await;
     assert_eq!(status, 201);
     assert_silent(&mut socket, Duration::from_millis(300)).await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_send_nobody_listens_to_takes_no_event_order_and_posts_nothing(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let alice = stack.app.user("alice").await;
+    let bob = stack.app.user("bob").await;
+    let carol = stack.app.user("carol").await;
+    let id = stack.app.conversation(&alice, &[&bob]).await;
+    // Connected, but not to this conversation.
+    let mut outsider = stack.connect(&carol).await;
+    let (sent, quiet) = count_statements(stack.app.send_message(
+        &alice,
+        id,
+        json!({"body": "nobody here"}),
+    ))
+    .await;
+    assert_eq!(sent.status, 201);
+    let mut socket = stack.connect(&bob).await;
+    let (sent, heard) = count_statements(stack.app.send_message(
+        &alice,
+        id,
+        json!({"body": "bob is here"}),
+    ))
+    .await;
+    assert_eq!(sent.status, 201);
+    assert_eq!(
+        next_json(&mut socket).await["message"]["body"],
+        "bob is here"
+    );
+    assert_silent(&mut outsider, Duration::from_millis(300)).await;
+    // Authentication, the look for listeners (which takes the order when it
+    // finds one), the send's five; with a listener, also who to post to and
+    // the order's release.
+    assert_eq!(quiet, 7);
+    assert_eq!(heard, 9);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

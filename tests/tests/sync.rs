@@ -471,8 +471,12 @@ async fn polling_since_a_version_returns_each_changed_message_once(pool: MySqlPo
     let nothing = app.messages(&bob, id, "?since=4").await;
     assert!(results(&nothing.body).is_empty());
     assert_eq!(nothing.body["next_cursor"], Value::Null);
+    // An empty page costs the membership check the page's condition made
+    // unnecessary otherwise.
     let (_, statements) = count_statements(app.messages(&bob, id, "?since=4")).await;
     assert_eq!(statements, 3);
+    let (_, statements) = count_statements(app.messages(&bob, id, "?since=3")).await;
+    assert_eq!(statements, 2);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

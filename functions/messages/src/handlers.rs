@@ -4,7 +4,6 @@ use shared::domain::{ClientId, MessageBody};
 use shared::error::FieldErrors;
 use shared::pagination::{self, MessagePosition, PageSize};
 use shared::realtime::{self, MessageEvent};
-use shared::store::conversations;
 use shared::store::messages::{self, Change, Changed, Message, Sent, Walk};
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
@@ -183,10 +182,9 @@ pub async fn list(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         (None, None, None) => (i64::MAX, Walk::Older),
     };
     let conn = ctx.db.conn().await?;
-    if !conversations::is_member(conn, conversation_id, reader.id).await? {
-        return Err(ApiError::NotFound);
-    }
-    let rows = messages::page(conn, conversation_id, bound, walk, size.probe()).await?;
+    let rows = messages::page(conn, conversation_id, reader.id, bound, walk, size.probe())
+        .await?
+        .ok_or(ApiError::NotFound)?;
     pagination::respond(&rows, size, |last| {
         ctx.state.cursors.encode(&MessagePosition {
             c: conversation_id,

@@ -287,46 +287,61 @@ pub enum Walk {
     Since,
 }
 
-/// The page query of each walk, binding conversation id, bound and limit (its
-/// plan is checked by the tests).
+/// The page query of each walk, binding conversation id, bound, conversation
+/// id and reader id, and limit (its plan is checked by the tests). The
+/// reader's membership is a condition of the page, evaluated once: a page
+/// with messages needs no statement of its own to check it.
 pub fn page_sql(walk: Walk) -> &'static str {
+    macro_rules! page {
+        ($index:literal, $condition:literal, $order:literal) => {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m FORCE INDEX (",
+                $index,
+                ") JOIN users s ON s.id = m.sender_id \
+                 WHERE m.conversation_id = ? AND ",
+                $condition,
+                " AND EXISTS (SELECT 1 FROM conversation_participants p \
+                              WHERE p.conversation_id = ? AND p.user_id = ?) \
+                 ORDER BY ",
+                $order,
+                " LIMIT ?"
+            )
+        };
+    }
     match walk {
-        Walk::Older => concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
-          WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
-        ),
-        Walk::After => concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m FORCE INDEX (messages_seq) JOIN users s ON s.id = m.sender_id \
-          WHERE m.conversation_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?"
-        ),
-        Walk::Since => concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages m FORCE INDEX (messages_version) JOIN users s ON s.id = m.sender_id \
-          WHERE m.conversation_id = ? AND m.version > ? ORDER BY m.version ASC LIMIT ?"
-        ),
+        Walk::Older => page!("messages_seq", "m.seq < ?", "m.seq DESC"),
+        Walk::After => page!("messages_seq", "m.seq > ?", "m.seq ASC"),
+        Walk::Since => page!("messages_version", "m.version > ?", "m.version ASC"),
     }
 }
 
-/// Up to `limit` messages of a conversation beyond `bound` along `walk`.
-/// The index is forced: on a large conversation MariaDB was seen to choose a
-/// `ref` scan of the whole conversation over the `range` this query needs.
+/// Up to `limit` messages of a conversation beyond `bound` along `walk`, or
+/// `None` when `reader_id` does not take part in it. The index is forced: on
+/// a large conversation MariaDB was seen to choose a `ref` scan of the whole
+/// conversation over the `range` this query needs.
 pub async fn page(
     conn: &mut MySqlConnection,
     conversation_id: i64,
+    reader_id: i64,
     bound: i64,
     walk: Walk,
     limit: i64,
-) -> Result<Vec<Message>, sqlx::Error> {
+) -> Result<Option<Vec<Message>>, sqlx::Error> {
     let rows: Vec<MessageRow> = sqlx::query_as(page_sql(walk))
         .bind(conversation_id)
         .bind(bound)
+        .bind(conversation_id)
+        .bind(reader_id)
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    Ok(rows.into_iter().map(Message::from).collect())
+    // No rows: an empty page, or a stranger's.
+    if rows.is_empty()
+        && !crate::store::conversations::is_member(conn, conversation_id, reader_id).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(rows.into_iter().map(Message::from).collect()))
 }
