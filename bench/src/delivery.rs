@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use local_gateway::Settings;
 use serde_json::Value;
 use shared::realtime::Publisher;
+use sqlx::MySqlPool;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -58,6 +59,26 @@ impl Realtime {
     pub async fn stop(self) {
         self.serving.abort();
         self.function.stop().await;
+    }
+}
+
+/// Waits until the gateway has reported every closed connection to the
+/// function (which forgets it), so that none is left to report once the
+/// function stops.
+pub async fn all_disconnected(pool: &MySqlPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + FRAME_WAIT;
+    loop {
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM realtime_connections")
+            .fetch_one(pool)
+            .await?;
+        if open == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{open} WebSocket connections still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -607,6 +607,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let frames_delivered = frames.load(Ordering::Relaxed);
     server.kill().await?;
     counting.iter().for_each(JoinHandle::abort);
+    delivery::all_disconnected(&pool).await?;
 
     // One sender, 100 listeners in its conversation, one send at a time.
     eprintln!("delivery to {} listeners...", data.room_listeners.len());
@@ -640,6 +641,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     )
     .await?;
     listening.iter().for_each(JoinHandle::abort);
+    delivery::all_disconnected(&pool).await?;
     realtime.stop().await;
     let delivery = Delivery {
         latency,
