@@ -73,20 +73,23 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match args.get(1).map(String::as_str) {
         Some("serve") => runtime.block_on(serve()),
-        Some("run") => runtime.block_on(run(seconds(&args)?)),
-        _ => bail!("usage: bench run [--seconds N] | bench serve"),
+        Some("run") => runtime
+            .block_on(run(Duration::from_secs(number(&args, "--seconds", 5)?), {
+                u32::try_from(number(&args, "--runs", 3)?)?
+            })),
+        _ => bail!("usage: bench run [--seconds N] [--runs N] | bench serve"),
     }
 }
 
-fn seconds(args: &[String]) -> anyhow::Result<Duration> {
-    let seconds = match args.iter().position(|a| a == "--seconds") {
-        Some(i) => args
+/// The value after `flag`, or `default`.
+fn number(args: &[String], flag: &str, default: u64) -> anyhow::Result<u64> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) => Ok(args
             .get(i + 1)
-            .context("--seconds needs a value")?
-            .parse()?,
-        None => 10,
-    };
-    Ok(Duration::from_secs(seconds))
+            .with_context(|| format!("{flag} needs a value"))?
+            .parse()?),
+        None => Ok(default),
+    }
 }
 
 /// Serves the handlers on `BENCH_PORT` (default 18080) over the database
@@ -306,7 +309,7 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-async fn run(duration: Duration) -> anyhow::Result<()> {
+async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let admin = MySqlPoolOptions::new()
         .max_connections(1)
@@ -539,7 +542,14 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         let mut figures: Vec<Figures> = Vec::new();
         for connections in [1, CONCURRENCY] {
             eprintln!("wrk: {} at c={connections}", scenario.name);
-            let measured = load::run(&base, &scenario.request, connections, duration, &scratch)?;
+            let measured = load::median_run(
+                runs,
+                &base,
+                &scenario.request,
+                connections,
+                duration,
+                &scratch,
+            )?;
             eprintln!("      {measured:?}");
             figures.push(measured);
         }
@@ -584,13 +594,22 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
     let load_off_runtime = |request: Request| {
         let (base, scratch) = (base.clone(), scratch.clone());
         tokio::task::spawn_blocking(move || {
-            load::run(&base, &request, CONCURRENCY, duration, &scratch)
+            (0..runs.max(1))
+                .map(|_| load::run(&base, &request, CONCURRENCY, duration, &scratch))
+                .collect::<anyhow::Result<Vec<Figures>>>()
         })
+    };
+    let answered = |all: &[Figures]| -> u64 { all.iter().map(|f| f.requests - f.errors).sum() };
+    let median_of = |mut all: Vec<Figures>| {
+        all.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+        all[all.len() / 2]
     };
     let fan_out_server = server.id().context("server pid")?;
     let reading = cpu::Reading::take(fan_out_server)?;
-    let without_listeners = load_off_runtime(spread_send.clone()).await??;
+    let all = load_off_runtime(spread_send.clone()).await??;
     let cpu_without_listeners = reading.since()?;
+    let sends_without_listeners = answered(&all);
+    let without_listeners = median_of(all);
     eprintln!("      nobody connected: {without_listeners:?}");
     let frames = Arc::new(AtomicU64::new(0));
     let mut counting = Vec::new();
@@ -599,8 +618,10 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         counting.push(delivery::count_frames(&url, Arc::clone(&frames)).await?);
     }
     let reading = cpu::Reading::take(fan_out_server)?;
-    let with_listeners = load_off_runtime(spread_send.clone()).await??;
+    let all = load_off_runtime(spread_send.clone()).await??;
     let cpu_with_listeners = reading.since()?;
+    let sends_with_listeners = answered(&all);
+    let with_listeners = median_of(all);
     eprintln!("      two listeners each: {with_listeners:?}");
     // Frames of the last answered sends may still be on their way.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -651,6 +672,8 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         frames_delivered,
         cpu_without_listeners,
         cpu_with_listeners,
+        sends_without_listeners,
+        sends_with_listeners,
     };
 
     // One connection per operation, as a request has.
@@ -677,7 +700,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
         let p = pool.clone();
         let ceiling = match result.name {
             "list my conversations" => Some(
-                ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                ceiling::measure(CONCURRENCY, ceiling_time, runs, move || {
                     let p = p.clone();
                     async move {
                         let mut c = p.acquire().await?;
@@ -705,7 +728,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)?;
                 let conversation = data.send_conversation;
                 Some(
-                    ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                    ceiling::measure(CONCURRENCY, ceiling_time, runs, move || {
                         let (p, sender, body) = (p.clone(), sender.clone(), body.clone());
                         async move {
                             let mut c = p.acquire().await?;
@@ -729,7 +752,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                 let spread = Arc::new(data.spread_conversations.clone());
                 let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 Some(
-                    ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                    ceiling::measure(CONCURRENCY, ceiling_time, runs, move || {
                         let (p, sender, body) = (p.clone(), sender.clone(), body.clone());
                         let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let conversation = spread[n % spread.len()];
@@ -751,7 +774,7 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
                     i64::MAX
                 };
                 Some(
-                    ceiling::measure(CONCURRENCY, ceiling_time, move || {
+                    ceiling::measure(CONCURRENCY, ceiling_time, runs, move || {
                         let p = p.clone();
                         async move {
                             let mut c = p.acquire().await?;
@@ -888,10 +911,19 @@ async fn run(duration: Duration) -> anyhow::Result<()> {
             scratch.join("watch.log").display().to_string(),
         ),
     ];
-    let watch = watch::measure(&root, &watch_env, &page_one.request, duration, &scratch).await?;
+    let watch = watch::measure(
+        &root,
+        &watch_env,
+        &page_one.request,
+        duration,
+        runs,
+        &scratch,
+    )
+    .await?;
 
     let report = Report {
         duration,
+        runs,
         argon2_ms,
         peak_rss_kib,
         results,

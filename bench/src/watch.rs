@@ -18,6 +18,7 @@ pub async fn measure(
     env: &[(&str, String)],
     request: &Request,
     duration: Duration,
+    runs: u32,
     scratch: &Path,
 ) -> anyhow::Result<Option<(Figures, Figures)>> {
     let available = tokio::process::Command::new("cargo")
@@ -49,7 +50,7 @@ pub async fn measure(
     }
     let child = command.spawn().context("start cargo lambda watch")?;
     let group = child.id().context("watch pid")?;
-    let result = run(request, duration, scratch).await;
+    let result = run(request, duration, runs, scratch).await;
     // The emulator starts the functions as its own children: stop its whole
     // process group (never group 0 or 1, which would mean others).
     if let Ok(group) = i32::try_from(group)
@@ -66,6 +67,7 @@ pub async fn measure(
 async fn run(
     request: &Request,
     duration: Duration,
+    runs: u32,
     scratch: &Path,
 ) -> anyhow::Result<(Figures, Figures)> {
     let base = format!("http://127.0.0.1:{PORT}");
@@ -81,7 +83,7 @@ async fn run(
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let one = load::run(&base, request, 1, duration, scratch)?;
-    let many = load::run(&base, request, 32, duration, scratch)?;
+    let one = load::median_run(runs, &base, request, 1, duration, scratch)?;
+    let many = load::median_run(runs, &base, request, 32, duration, scratch)?;
     Ok((one, many))
 }
