@@ -2,7 +2,7 @@
 # The benchmark, one command: seeds a `messaging_bench` database on the MySQL
 # or MariaDB at BENCH_DATABASE_SERVER (default mysql://root@127.0.0.1:3306),
 # loads the handlers with wrk, and writes docs/BENCHMARKS.md and
-# docs/benchmarks.svg. About 12 minutes after the release build. Each load
+# docs/benchmarks.svg. About 10 minutes after the release build. Each load
 # point is run `--runs N` times (default 3) for `--seconds N` (default 5) and
 # the run with the median requests per second is reported.
 set -euo pipefail
