@@ -189,10 +189,12 @@ async fn run(
                     *open.last_active_at.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
                     respond(gateway, info, text.as_str().to_owned(), outbox.clone());
                 }
+                // As API Gateway does: binary frames are refused by closing
+                // the connection with 1003 (unsupported data).
                 Some(Ok(Message::Binary(_))) => {
-                    let _ = outbox.send(Message::text(
-                        json!({"message": "Binary frames are not supported here."}).to_string(),
-                    ));
+                    let frame = close_frame(CloseCode::Unsupported, "Binary frames are not supported");
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break (1003, "Binary frames are not supported");
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));

@@ -9,7 +9,7 @@ use api_tests::websocket::{
     Stack, assert_silent, eventually, management_client, next_json, send_text,
 };
 use chrono::TimeDelta;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use shared::realtime::Publisher;
 use sqlx::MySqlPool;
@@ -81,6 +81,33 @@ async fn closing_the_websocket_forgets_the_connection(pool: MySqlPool) {
     let mut socket = stack.connect(&alice).await;
     assert_eq!(stack.connections_of(alice.id).await.len(), 1);
     socket.close(None).await.expect("close");
+    eventually("$disconnect deletes the connection", || async {
+        stack.connections_of(alice.id).await.is_empty()
+    })
+    .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_binary_frame_closes_the_connection_with_1003_as_api_gateway_does(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let alice = stack.app.user("alice").await;
+    let mut socket = stack.connect(&alice).await;
+    socket
+        .send(Message::binary(vec![1_u8, 2, 3]))
+        .await
+        .expect("send a binary frame");
+    let closed = tokio::time::timeout(api_tests::websocket::FRAME_WAIT, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame in time");
+    assert_eq!(closed, Some(1003));
     eventually("$disconnect deletes the connection", || async {
         stack.connections_of(alice.id).await.is_empty()
     })
