@@ -654,10 +654,12 @@ pub async fn with_participants(
         .collect();
     let mut by_conversation: HashMap<i64, Vec<PublicUser>> = HashMap::new();
     for (conversation_id, user) in first_participants(&mut *conn, &counts).await? {
-        by_conversation
-            .entry(conversation_id)
-            .or_default()
-            .push(user);
+        // The counts were read a statement earlier: a conversation that grew
+        // past the bound since then still shows only its first participants.
+        let members = by_conversation.entry(conversation_id).or_default();
+        if members.len() < INLINE_PARTICIPANTS as usize {
+            members.push(user);
+        }
     }
     Ok(rows
         .into_iter()
