@@ -310,6 +310,10 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
+    let load_before = std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let admin = MySqlPoolOptions::new()
         .max_connections(1)
@@ -924,6 +928,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     let report = Report {
         duration,
         runs,
+        load_before,
         argon2_ms,
         peak_rss_kib,
         results,

@@ -64,6 +64,8 @@ pub struct Report {
     pub duration: Duration,
     /// Runs per load point; the median run is reported.
     pub runs: u32,
+    /// /proc/loadavg as the run began.
+    pub load_before: String,
     pub argon2_ms: f64,
     pub peak_rss_kib: u64,
     pub results: Vec<ScenarioResult>,
@@ -150,10 +152,11 @@ impl Report {
         )?;
         writeln!(
             md,
-            "Machine: {} cores ({}), {} of memory, load average before the run `{}`; MariaDB {} on the same machine.\n",
+            "Machine: {} cores ({}), {} of memory, load average (1, 5, 15 min) `{}` before the run and `{}` after it; MariaDB {} on the same machine.\n",
             shell("nproc", &[]),
             cpu_model(),
             shell("sh", &["-c", "free -h | awk '/Mem:/ {print $2}'"]),
+            self.load_before,
             shell("cat", &["/proc/loadavg"]),
             shell(
                 "mariadb",
