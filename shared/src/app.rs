@@ -15,10 +15,10 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::access_token::AccessTokens;
 use crate::config::Config;
-use crate::db::{Db, EventOrder};
+use crate::db::Db;
 use crate::error::{ApiError, is_unavailable};
 use crate::pagination::CursorKey;
-use crate::realtime::Publisher;
+use crate::realtime::{DeliveryQueue, ManagementApi};
 use crate::request_log::RequestLog;
 use crate::router::{Endpoint, PathParams, Router};
 use crate::store::users::{self, User};
@@ -32,8 +32,10 @@ pub struct AppState {
     pub cursors: Arc<CursorKey>,
     pub config: Arc<Config>,
     pub request_log: Arc<RequestLog>,
-    /// Absent when no Management API is configured: changes then publish nothing.
-    pub publisher: Option<Arc<Publisher>>,
+    /// Where changes nudge delivery; absent, nothing is delivered.
+    pub delivery: Option<Arc<DeliveryQueue>>,
+    /// The WebSocket API's Management API, to close connections.
+    pub management: Option<Arc<ManagementApi>>,
 }
 
 impl AppState {
@@ -44,12 +46,18 @@ impl AppState {
             cursors: Arc::new(CursorKey::derive(&config.tokens.secret)),
             request_log: Arc::new(RequestLog::new(config.request_log_file.clone())),
             config: Arc::new(config),
-            publisher: None,
+            delivery: None,
+            management: None,
         }
     }
 
-    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
-        self.publisher = Some(Arc::new(publisher));
+    pub fn with_delivery(mut self, queue: DeliveryQueue) -> Self {
+        self.delivery = Some(Arc::new(queue));
+        self
+    }
+
+    pub fn with_management(mut self, management: ManagementApi) -> Self {
+        self.management = Some(Arc::new(management));
         self
     }
 
@@ -63,16 +71,20 @@ impl AppState {
         if config.migrate_on_start {
             db::migrate(&pool).await?;
         }
-        let publisher = config
+        let management = config
             .websocket_management_url
             .as_deref()
-            .map(Publisher::from_env)
+            .map(ManagementApi::from_env)
             .transpose()?;
-        let state = AppState::new(config, pool);
-        Ok(match publisher {
-            Some(publisher) => state.with_publisher(publisher),
-            None => state,
-        })
+        let delivery = config
+            .delivery_queue_url
+            .as_deref()
+            .map(|url| DeliveryQueue::from_env(url, config.delivery_queue_endpoint.as_deref()))
+            .transpose()?;
+        let mut state = AppState::new(config, pool);
+        state.management = management.map(Arc::new);
+        state.delivery = delivery.map(Arc::new);
+        Ok(state)
     }
 }
 
@@ -125,9 +137,6 @@ pub struct RequestCtx {
     pub body: Body,
     /// The request's one database connection, taken on first use.
     pub db: Db,
-    /// The conversation whose change found no participant connected (see
-    /// [`Self::in_event_order`]): its events are not published.
-    nobody_listening: Option<i64>,
 }
 
 impl RequestCtx {
@@ -140,73 +149,20 @@ impl RequestCtx {
         request::Query::parse(self.query.as_deref(), allowed)
     }
 
-    /// Runs a change of a conversation holding the conversation's event order
-    /// (when events are published at all), from before its transaction until
-    /// its events are out, so that one conversation's events leave in the
-    /// order of `version` whichever instance makes the change. A change that
-    /// cannot get the order within the lock wait goes ahead unordered: delivery
-    /// is best effort, the change is not.
-    pub async fn in_event_order<T>(
-        &mut self,
-        conversation_id: i64,
-        change: impl AsyncFnOnce(&mut RequestCtx) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        if self.state.publisher.is_some() {
-            let wait = self.state.config.database.lock_wait_timeout;
-            match self.db.order_events(conversation_id, wait).await? {
-                EventOrder::Held => {}
-                EventOrder::NotHeld => tracing::warn!(
-                    conversation_id,
-                    "event order not held in time: this change's events may leave out of order"
-                ),
-                // A connection opened while this change runs misses its event
-                // and catches up by `version`, as after any connect.
-                EventOrder::NobodyListening => self.nobody_listening = Some(conversation_id),
-            }
-        }
-        let outcome = change(self).await;
-        self.nobody_listening = None;
-        // On failure the connection is closed instead of returned (see `Db`),
-        // which releases the order too.
-        if let Err(err) = self.db.events_delivered().await {
-            tracing::warn!(error = %err, "could not release the event order");
-        }
-        outcome
-    }
-
-    /// Posts events to their users' open connections, when a publisher is
-    /// configured, on the request's connection; see [`Publisher::publish`].
-    /// Never fails: the change has committed.
-    pub async fn publish(&mut self, deliveries: Vec<(i64, serde_json::Value)>) {
-        let Some(publisher) = self.state.publisher.clone() else {
+    /// Nudges delivery of a conversation's committed change (see
+    /// [`crate::realtime::announce`]); `version` is the change's own when it
+    /// is in the log. Never fails the request: the change has committed, and
+    /// a client that misses its event catches up by `version`.
+    pub async fn announce(&mut self, conversation_id: i64, version: Option<i64>) {
+        let Some(queue) = self.state.delivery.clone() else {
             return;
         };
-        match self.db.conn().await {
-            Ok(conn) => publisher.publish(conn, deliveries).await,
-            Err(err) => tracing::warn!(error = %err, "real-time delivery skipped: no connection"),
-        }
-    }
-
-    /// Posts one event to every participant's open connections, when a
-    /// publisher is configured; see [`Publisher::publish_to_participants`].
-    pub async fn publish_to_participants(
-        &mut self,
-        conversation_id: i64,
-        event: serde_json::Value,
-    ) {
-        let Some(publisher) = self.state.publisher.clone() else {
-            return;
+        let announced = match self.db.conn().await {
+            Ok(conn) => crate::realtime::announce(conn, &queue, conversation_id, version).await,
+            Err(err) => Err(err.into()),
         };
-        if self.nobody_listening == Some(conversation_id) {
-            return;
-        }
-        match self.db.conn().await {
-            Ok(conn) => {
-                publisher
-                    .publish_to_participants(conn, conversation_id, &event)
-                    .await;
-            }
-            Err(err) => tracing::warn!(error = %err, "real-time delivery skipped: no connection"),
+        if let Err(err) = announced {
+            tracing::warn!(conversation_id, error = format!("{err:#}"), "delivery not nudged");
         }
     }
 }
@@ -261,7 +217,6 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
                     query: parts.uri.query().map(str::to_owned),
                     body,
                     db,
-                    nobody_listening: None,
                 };
                 let work = async {
                     match endpoint {

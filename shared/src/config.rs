@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use sqlx::mysql::MySqlSslMode;
 
+use crate::realtime::FanoutSettings;
+
 /// Everything a function needs to know about its surroundings.
 ///
 /// Deliberately not `Debug`: it holds the database URL (with its password) and
@@ -26,9 +28,21 @@ pub struct Config {
     /// `wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}`); tickets
     /// are refused with a 503 when it is unset.
     pub websocket_url: Option<String>,
-    /// The API Gateway Management API that events are posted to
-    /// (`WEBSOCKET_MANAGEMENT_URL`); no events are published when it is unset.
+    /// The API Gateway Management API that events are posted to and
+    /// connections closed through (`WEBSOCKET_MANAGEMENT_URL`).
     pub websocket_management_url: Option<String>,
+    /// The SQS FIFO queue that changes nudge for delivery
+    /// (`DELIVERY_QUEUE_URL`); nothing is delivered when it is unset.
+    pub delivery_queue_url: Option<String>,
+    /// An SQS endpoint in place of the regional one
+    /// (`DELIVERY_QUEUE_ENDPOINT`, local runs).
+    pub delivery_queue_endpoint: Option<String>,
+    /// A user's open connections beyond this close the oldest
+    /// (`WEBSOCKET_MAX_CONNECTIONS_PER_USER`).
+    pub max_connections_per_user: u32,
+    /// The fan-out function's bounds (`FANOUT_MAX_IN_FLIGHT`,
+    /// `FANOUT_HANDSHAKE_GRACE_SECONDS`).
+    pub fanout: FanoutSettings,
 }
 
 #[derive(Clone)]
@@ -237,6 +251,18 @@ impl Config {
                 .map(|url| websocket_url(&url))
                 .transpose()?,
             websocket_management_url: vars.get("WEBSOCKET_MANAGEMENT_URL"),
+            delivery_queue_url: vars.get("DELIVERY_QUEUE_URL"),
+            delivery_queue_endpoint: vars.get("DELIVERY_QUEUE_ENDPOINT"),
+            max_connections_per_user: vars
+                .small_number("WEBSOCKET_MAX_CONNECTIONS_PER_USER", 10)?
+                .max(1),
+            fanout: FanoutSettings {
+                max_in_flight: vars.small_number("FANOUT_MAX_IN_FLIGHT", 32)? as usize,
+                handshake_grace: Duration::from_secs(
+                    vars.number("FANOUT_HANDSHAKE_GRACE_SECONDS", 30)?,
+                ),
+                ..FanoutSettings::default()
+            },
         })
     }
 }

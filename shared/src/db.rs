@@ -18,21 +18,6 @@ use crate::config::DatabaseConfig;
 pub struct Db {
     pool: MySqlPool,
     conn: Option<PoolConnection<MySql>>,
-    /// The conversation whose event order this connection holds, if any.
-    ordering: Option<i64>,
-}
-
-impl Drop for Db {
-    /// A request that ended holding an event-order lock (a deadline cut it
-    /// short) closes its connection instead of returning it: the server then
-    /// releases the lock, and no later request inherits it.
-    fn drop(&mut self) {
-        if self.ordering.is_some()
-            && let Some(conn) = self.conn.as_mut()
-        {
-            conn.close_on_drop();
-        }
-    }
 }
 
 impl Db {
@@ -40,56 +25,7 @@ impl Db {
         Db {
             pool: pool.clone(),
             conn: None,
-            ordering: None,
         }
-    }
-
-    /// Serialises changes of one conversation together with the delivery of
-    /// their events, across every instance: a named lock held from before the
-    /// change's transaction until its events are out, so events leave in the
-    /// order of `version`. Taken only when some participant has a connection
-    /// open, in the same statement that looks: a change nobody listens to
-    /// costs one round trip, and publishes nothing. Waits at most `wait`.
-    pub async fn order_events(
-        &mut self,
-        conversation_id: i64,
-        wait: Duration,
-    ) -> Result<EventOrder, sqlx::Error> {
-        let conn = self.conn().await?;
-        let held: Option<i64> = sqlx::query_scalar(
-            "SELECT IF(EXISTS (SELECT 1 FROM conversation_participants p \
-                                 JOIN realtime_connections c ON c.user_id = p.user_id \
-                                WHERE p.conversation_id = ?), \
-                       GET_LOCK(CONCAT('events:', DATABASE(), ':', ?), ?), NULL)",
-        )
-        .bind(conversation_id)
-        .bind(conversation_id)
-        .bind(wait.as_secs().max(1) as i64)
-        .fetch_one(conn)
-        .await?;
-        Ok(match held {
-            None => EventOrder::NobodyListening,
-            Some(1) => {
-                self.ordering = Some(conversation_id);
-                EventOrder::Held
-            }
-            Some(_) => EventOrder::NotHeld,
-        })
-    }
-
-    /// Lets the next change of the conversation go, once this one's events
-    /// are out.
-    pub async fn events_delivered(&mut self) -> Result<(), sqlx::Error> {
-        let Some(conversation_id) = self.ordering else {
-            return Ok(());
-        };
-        let conn = self.conn().await?;
-        sqlx::query("SELECT RELEASE_LOCK(CONCAT('events:', DATABASE(), ':', ?))")
-            .bind(conversation_id)
-            .execute(conn)
-            .await?;
-        self.ordering = None;
-        Ok(())
     }
 
     pub async fn conn(&mut self) -> Result<&mut MySqlConnection, sqlx::Error> {
@@ -99,17 +35,6 @@ impl Db {
         };
         Ok(&mut **self.conn.insert(conn))
     }
-}
-
-/// What [`Db::order_events`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventOrder {
-    /// The order is this request's until its events are out.
-    Held,
-    /// Not within the wait: the change goes ahead, its events maybe out of order.
-    NotHeld,
-    /// No participant has a connection open: there is nothing to publish.
-    NobodyListening,
 }
 
 /// Every migration under `migrations/`, compiled into each binary.
@@ -175,6 +100,16 @@ pub fn pool(config: &DatabaseConfig) -> anyhow::Result<MySqlPool> {
 /// A connection idle for less than this is reused without a ping.
 const TRUSTED_WHILE_IDLE: Duration = Duration::from_secs(1);
 
+/// The migration lock's name, one per database. MySQL refuses lock names
+/// over 64 characters (error 3057) and a database name may have 64, so the
+/// name carries the database name's digest: 51 characters whatever it is.
+#[macro_export]
+macro_rules! migration_lock {
+    () => {
+        "CONCAT('migrations:', SHA1(DATABASE()))"
+    };
+}
+
 /// How long a cold start waits for another one that is migrating.
 const MIGRATION_LOCK_TIMEOUT_SECS: i64 = 120;
 
@@ -187,8 +122,7 @@ pub async fn migrate(pool: &MySqlPool) -> anyhow::Result<()> {
         .acquire()
         .await
         .context("connect to apply migrations")?;
-    let locked: Option<i64> =
-        sqlx::query_scalar("SELECT GET_LOCK(CONCAT('migrations:', DATABASE()), ?)")
+    let locked: Option<i64> = sqlx::query_scalar(concat!("SELECT GET_LOCK(", migration_lock!(), ", ?)"))
             .bind(MIGRATION_LOCK_TIMEOUT_SECS)
             .fetch_one(&mut *conn)
             .await
@@ -199,7 +133,7 @@ pub async fn migrate(pool: &MySqlPool) -> anyhow::Result<()> {
         );
     }
     let applied = MIGRATOR.run(&mut *conn).await.context("apply migrations");
-    let released = sqlx::query("SELECT RELEASE_LOCK(CONCAT('migrations:', DATABASE()))")
+    let released = sqlx::query(concat!("SELECT RELEASE_LOCK(", migration_lock!(), ")"))
         .execute(&mut *conn)
         .await
         .context("release the migration lock");

@@ -136,6 +136,10 @@ pub fn test_config(log_file: PathBuf) -> Config {
         migrate_on_start: false,
         websocket_url: Some("ws://127.0.0.1:9001/".into()),
         websocket_management_url: None,
+        delivery_queue_url: None,
+        delivery_queue_endpoint: None,
+        max_connections_per_user: 10,
+        fanout: shared::realtime::FanoutSettings::default(),
     }
 }
 

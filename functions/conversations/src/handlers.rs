@@ -8,11 +8,10 @@ use shared::domain::{Title, UserIds};
 use shared::error::FieldErrors;
 use shared::pagination::{self, ConversationPosition, PageSize, ParticipantPosition};
 use shared::store::conversations::{self, Added, Conversation, Marked, Opened, Removed};
+use shared::store::delivery;
 use shared::store::users::{self, User};
 use shared::{ApiError, RequestCtx, respond, time};
 use sqlx::MySqlConnection;
-
-use crate::events;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
@@ -57,11 +56,9 @@ pub(crate) async fn visible(
     conversation_id: i64,
     user_id: i64,
 ) -> Result<Conversation, ApiError> {
-    let row = conversations::for_member(conn, conversation_id, user_id)
+    conversations::view_for(conn, conversation_id, user_id)
         .await?
-        .ok_or(ApiError::NotFound)?;
-    let mut page = conversations::with_participants(conn, vec![row]).await?;
-    page.pop().ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound)
 }
 
 /// `POST /api/conversations`: a group conversation, or with `"direct": true`
@@ -87,7 +84,7 @@ pub async fn create(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>,
     check_users_exist(conn, &ids).await?;
     let id =
         conversations::create(conn, title.as_ref(), caller.id, ids.as_slice(), time::now()).await?;
-    events::joined(&mut ctx, id, ids.as_slice()).await;
+    ctx.announce(id, None).await;
     Ok(respond::created(
         &visible(ctx.db.conn().await?, id, caller.id).await?,
     ))
@@ -115,20 +112,13 @@ async fn open_direct(
     }
     let conn = ctx.db.conn().await?;
     check_users_exist(conn, &ids).await?;
-    match conversations::open_direct(conn, caller.id, *other, time::now()).await? {
-        Opened::Created(id) => {
-            events::joined(ctx, id, &[caller.id, *other]).await;
-            Ok(respond::created(
-                &visible(ctx.db.conn().await?, id, caller.id).await?,
-            ))
-        }
-        Opened::Existing(id) => {
-            events::joined(ctx, id, &[caller.id]).await;
-            Ok(respond::ok(
-                &visible(ctx.db.conn().await?, id, caller.id).await?,
-            ))
-        }
-    }
+    let opened = conversations::open_direct(conn, caller.id, *other, time::now()).await?;
+    ctx.announce(opened.id(), None).await;
+    let view = visible(ctx.db.conn().await?, opened.id(), caller.id).await?;
+    Ok(match opened {
+        Opened::Created(_) => respond::created(&view),
+        Opened::Existing(_) => respond::ok(&view),
+    })
 }
 
 /// A bound above every stored activity: the largest `DATETIME(6)`.
@@ -229,8 +219,7 @@ pub async fn add_participants(
     match conversations::add_participants(conn, id, caller.id, ids.as_slice(), time::now()).await? {
         Added::Done { newcomers } => {
             if !newcomers.is_empty() {
-                events::joined(&mut ctx, id, &newcomers).await;
-                events::updated(&mut ctx, id, &newcomers).await;
+                ctx.announce(id, None).await;
             }
             Ok(respond::ok(
                 &visible(ctx.db.conn().await?, id, caller.id).await?,
@@ -256,10 +245,14 @@ pub async fn remove_participant(
 ) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
     let target = ctx.params.id("user_id")?;
-    match conversations::remove_participant(ctx.db.conn().await?, id, caller.id, target).await? {
+    let conn = ctx.db.conn().await?;
+    match conversations::remove_participant(conn, id, caller.id, target, time::now()).await? {
         Removed::Done => {
-            events::left(&mut ctx, id, target).await;
-            events::updated(&mut ctx, id, &[target]).await;
+            // A pass that read the recipients before the removal committed
+            // may still be posting to the removed user: the answer waits for
+            // it, and every later pass reads them gone.
+            while !delivery::wait_for_passes(ctx.db.conn().await?, id).await? {}
+            ctx.announce(id, None).await;
             Ok(respond::no_content())
         }
         Removed::NotFound => Err(ApiError::NotFound),
@@ -279,9 +272,9 @@ pub async fn mark_read(caller: User, mut ctx: RequestCtx) -> Result<Response<Bod
             .filter(|seq| *seq >= 0)
             .ok_or_else(|| ApiError::invalid_field("seq", "Must be a whole number from 0."))?,
     };
-    match conversations::mark_read(ctx.db.conn().await?, id, caller.id, seq).await? {
+    match conversations::mark_read(ctx.db.conn().await?, id, caller.id, seq, time::now()).await? {
         Marked::Done(state) => {
-            events::read(&mut ctx, caller.id, &state).await;
+            ctx.announce(id, None).await;
             Ok(respond::ok(&state))
         }
         Marked::NotFound => Err(ApiError::NotFound),

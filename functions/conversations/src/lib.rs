@@ -1,7 +1,6 @@
 //! The conversations function: create (or open a direct one), list, show,
 //! participants, read markers and unread counts.
 
-mod events;
 mod handlers;
 
 use lambda_http::http::Method;

@@ -3,8 +3,7 @@ use serde::Deserialize;
 use shared::domain::{ClientId, MessageBody};
 use shared::error::FieldErrors;
 use shared::pagination::{self, MessagePosition, PageSize};
-use shared::realtime::{self, MessageEvent};
-use shared::store::messages::{self, Change, Changed, Message, Sent, Walk};
+use shared::store::messages::{self, Change, Changed, Sent, Walk};
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
 
@@ -47,26 +46,23 @@ struct EditBody {
 pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
-    ctx.in_event_order(conversation_id, async |ctx| {
-        let sent = messages::send(
-            ctx.db.conn().await?,
-            conversation_id,
-            &sender,
-            &body,
-            client_id.as_ref(),
-            time::now(),
-        )
-        .await?;
-        match sent {
-            Sent::Created(message) => {
-                publish(ctx, MessageEvent::Created, &message).await;
-                Ok(respond::created(&message))
-            }
-            Sent::Repeated(message) => Ok(respond::ok(&message)),
-            Sent::NotParticipant => Err(ApiError::NotFound),
+    let sent = messages::send(
+        ctx.db.conn().await?,
+        conversation_id,
+        &sender,
+        &body,
+        client_id.as_ref(),
+        time::now(),
+    )
+    .await?;
+    match sent {
+        Sent::Created(message) => {
+            ctx.announce(conversation_id, Some(message.version)).await;
+            Ok(respond::created(&message))
         }
-    })
-    .await
+        Sent::Repeated(message) => Ok(respond::ok(&message)),
+        Sent::NotParticipant => Err(ApiError::NotFound),
+    }
 }
 
 /// `PATCH /api/conversations/{id}/messages/{message_id}`: the sender only.
@@ -79,29 +75,26 @@ pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         .ok_or_else(|| "This field is required.".to_string())
         .and_then(MessageBody::parse)
         .map_err(|problem| ApiError::invalid_field("body", problem))?;
-    ctx.in_event_order(conversation_id, async |ctx| {
-        let changed = messages::change(
-            ctx.db.conn().await?,
-            conversation_id,
-            message_id,
-            editor.id,
-            Change::Edit(&body),
-            time::now(),
-        )
-        .await?;
-        match changed {
-            Changed::Done(message) => {
-                publish(ctx, MessageEvent::Updated, &message).await;
-                Ok(respond::ok(&message))
-            }
-            Changed::Deleted => Err(ApiError::Conflict(
-                "A deleted message cannot be edited.",
-                FieldErrors::new(),
-            )),
-            other => Err(refusal(other)),
+    let changed = messages::change(
+        ctx.db.conn().await?,
+        conversation_id,
+        message_id,
+        editor.id,
+        Change::Edit(&body),
+        time::now(),
+    )
+    .await?;
+    match changed {
+        Changed::Done(message) => {
+            ctx.announce(conversation_id, Some(message.version)).await;
+            Ok(respond::ok(&message))
         }
-    })
-    .await
+        Changed::Deleted => Err(ApiError::Conflict(
+            "A deleted message cannot be edited.",
+            FieldErrors::new(),
+        )),
+        other => Err(refusal(other)),
+    }
 }
 
 /// `DELETE /api/conversations/{id}/messages/{message_id}`: the sender only;
@@ -109,36 +102,23 @@ pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
 pub async fn delete(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let message_id = ctx.params.id("message_id")?;
-    ctx.in_event_order(conversation_id, async |ctx| {
-        let changed = messages::change(
-            ctx.db.conn().await?,
-            conversation_id,
-            message_id,
-            editor.id,
-            Change::Delete,
-            time::now(),
-        )
-        .await?;
-        match changed {
-            Changed::Done(tombstone) => {
-                publish(ctx, MessageEvent::Deleted, &tombstone).await;
-                Ok(respond::no_content())
-            }
-            Changed::Unchanged => Ok(respond::no_content()),
-            other => Err(refusal(other)),
-        }
-    })
-    .await
-}
-
-/// After the change has committed and before the answer: every open
-/// connection of whoever takes part in the conversation now.
-async fn publish(ctx: &mut RequestCtx, kind: MessageEvent, message: &Message) {
-    ctx.publish_to_participants(
-        message.conversation_id,
-        realtime::message_event(kind, message),
+    let changed = messages::change(
+        ctx.db.conn().await?,
+        conversation_id,
+        message_id,
+        editor.id,
+        Change::Delete,
+        time::now(),
     )
-    .await;
+    .await?;
+    match changed {
+        Changed::Done(tombstone) => {
+            ctx.announce(conversation_id, Some(tombstone.version)).await;
+            Ok(respond::no_content())
+        }
+        Changed::Unchanged => Ok(respond::no_content()),
+        other => Err(refusal(other)),
+    }
 }
 
 fn refusal(changed: Changed) -> ApiError {

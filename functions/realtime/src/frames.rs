@@ -25,6 +25,11 @@ pub fn answer(text: &str) -> Value {
         ),
         Ok(ClientFrame { action: Some(_) }) => "The action must be a string.".to_string(),
     };
+    error(&problem)
+}
+
+/// `{"type": "error", "error": <problem>}`.
+pub fn error(problem: &str) -> Value {
     json!({"type": "error", "error": problem})
 }
 

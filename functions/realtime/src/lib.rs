@@ -37,17 +37,31 @@ pub async fn handle(
         .connection_id
         .clone()
         .unwrap_or_default();
-    // One connection per event, as for every HTTP request.
+    // One connection per event, as for every HTTP request, and the same
+    // deadline: a stuck database answers 503 rather than holding the
+    // gateway's invocation.
     let mut db = Db::new(&state.pool);
-    let (username, outcome) = match db.conn().await {
-        Err(err) => (None, Err(err.into())),
-        Ok(conn) => match route.as_str() {
-            CONNECT => connect(conn, &connection_id, &event).await,
-            DISCONNECT => disconnect(conn, &connection_id).await,
-            DEFAULT => default(conn, &connection_id, event.body.as_deref()).await,
-            _ => (None, Err(ApiError::NotFound)),
-        },
+    let work = async {
+        match db.conn().await {
+            Err(err) => (None, Err(err.into())),
+            Ok(conn) => match route.as_str() {
+                CONNECT => connect(state, conn, &connection_id, &event).await,
+                DISCONNECT => disconnect(conn, &connection_id).await,
+                DEFAULT => default(state, conn, &connection_id, event.body.as_deref()).await,
+                _ => (None, Err(ApiError::NotFound)),
+            },
+        }
     };
+    let (username, outcome) = tokio::time::timeout(state.config.request_deadline, work)
+        .await
+        .unwrap_or_else(|_| {
+            (
+                None,
+                Err(ApiError::Unavailable(anyhow::anyhow!(
+                    "request deadline passed: {route}"
+                ))),
+            )
+        });
     state.request_log.record(username.as_deref(), &route);
     match outcome {
         Ok(body) => answer(200, body),
@@ -67,8 +81,11 @@ fn answer(status: u16, body: Option<Value>) -> ApiGatewayProxyResponse {
 }
 
 /// `$connect`: the ticket from the query string stands for the user; any
-/// non-2xx answer makes API Gateway refuse the handshake.
+/// non-2xx answer makes API Gateway refuse the handshake. A user's
+/// connections beyond the newest `WEBSOCKET_MAX_CONNECTIONS_PER_USER` are
+/// closed, the oldest first.
 async fn connect(
+    state: &AppState,
     conn: &mut MySqlConnection,
     connection_id: &str,
     event: &ApiGatewayWebsocketProxyRequest,
@@ -81,21 +98,42 @@ async fn connect(
         return (None, Err(ApiError::bad_request("No connection id.")));
     }
     let now = time::now();
-    let user_id = match realtime::redeem_ticket(conn, ticket, now).await {
-        Ok(Some(user_id)) => user_id,
+    let redeemed = match realtime::redeem_ticket(conn, ticket, now).await {
+        Ok(Some(redeemed)) => redeemed,
         Ok(None) => return (None, Err(REFUSED)),
         Err(err) => return (None, Err(err.into())),
     };
-    let user = match users::find(conn, user_id).await {
+    let user = match users::find(conn, redeemed.user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => return (None, Err(REFUSED)),
         Err(err) => return (None, Err(err.into())),
     };
-    let stored = connections::insert_connection(conn, connection_id, user.id, now).await;
-    (
-        Some(user.username),
-        stored.map(|()| None).map_err(Into::into),
-    )
+    let stored =
+        connections::insert_connection(conn, connection_id, user.id, redeemed.session, now).await;
+    if let Err(err) = stored {
+        return (Some(user.username), Err(err.into()));
+    }
+    let cap = state.config.max_connections_per_user;
+    match connections::beyond_newest(conn, user.id, cap).await {
+        Ok(oldest) => close_all(state, conn, &oldest).await,
+        Err(err) => tracing::warn!(error = %err, "could not read a user's connections"),
+    }
+    (Some(user.username), Ok(None))
+}
+
+/// Closes connections through the Management API and forgets them; the
+/// gateway's `$disconnect` may come later, or never.
+pub async fn close_all(state: &AppState, conn: &mut MySqlConnection, connection_ids: &[String]) {
+    for connection_id in connection_ids {
+        if let Some(management) = &state.management
+            && let Err(err) = management.close(connection_id).await
+        {
+            tracing::warn!(connection_id, error = format!("{err:#}"), "could not close a connection");
+        }
+        if let Err(err) = connections::delete_connection(conn, connection_id).await {
+            tracing::warn!(connection_id, error = %err, "could not forget a connection");
+        }
+    }
 }
 
 /// `$disconnect`: best effort on API Gateway's side, so publishing also
@@ -109,13 +147,27 @@ async fn disconnect(conn: &mut MySqlConnection, connection_id: &str) -> Outcome 
     (username, deleted.map(|()| None).map_err(Into::into))
 }
 
-/// `$default`: every client frame; the connection stays open whatever it says.
-async fn default(conn: &mut MySqlConnection, connection_id: &str, body: Option<&str>) -> Outcome {
-    let username = match connections::connection_username(conn, connection_id).await {
-        Ok(username) => username,
-        Err(err) => return (None, Err(err.into())),
-    };
-    (username, Ok(Some(frames::answer(body.unwrap_or("")))))
+/// `$default`: every client frame; the connection stays open whatever it
+/// says. A connection this function no longer knows (forgotten after a 410
+/// or a lost `$disconnect`) would receive nothing: it is closed, so that its
+/// client reconnects and catches up.
+async fn default(
+    state: &AppState,
+    conn: &mut MySqlConnection,
+    connection_id: &str,
+    body: Option<&str>,
+) -> Outcome {
+    match connections::connection_username(conn, connection_id).await {
+        Ok(Some(username)) => (Some(username), Ok(Some(frames::answer(body.unwrap_or(""))))),
+        Ok(None) => {
+            close_all(state, conn, &[connection_id.to_string()]).await;
+            (
+                None,
+                Ok(Some(frames::error("This connection is closed: open a new one."))),
+            )
+        }
+        Err(err) => (None, Err(err.into())),
+    }
 }
 
 /// The function's `main`: tracing, state, then the Lambda runtime loop.

@@ -11,6 +11,7 @@ use serde::Serialize;
 use sqlx::{Connection, FromRow, MySqlConnection, QueryBuilder};
 
 use crate::domain::Title;
+use crate::store::delivery::{self, OutboxKind};
 use crate::store::messages::Message;
 use crate::store::users::PublicUser;
 
@@ -192,6 +193,7 @@ pub async fn create(
 ) -> Result<i64, sqlx::Error> {
     let mut tx = conn.begin().await?;
     let id = insert_conversation(&mut tx, title, created_by, None, participant_ids, now).await?;
+    delivery::queue_for_users(&mut tx, id, OutboxKind::Joined, participant_ids, None, now).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -229,6 +231,14 @@ pub enum Opened {
     Existing(i64),
 }
 
+impl Opened {
+    pub fn id(&self) -> i64 {
+        match self {
+            Opened::Created(id) | Opened::Existing(id) => *id,
+        }
+    }
+}
+
 /// Opens the direct conversation of a pair of users (the same id twice for
 /// notes to self), creating it once: the unique pair key decides between
 /// concurrent openers. Both users take part afterwards; one who already did
@@ -245,6 +255,8 @@ pub async fn open_direct(
     let mut tx = conn.begin().await?;
     match insert_conversation(&mut tx, None, caller, Some(pair), &members, now).await {
         Ok(id) => {
+            delivery::queue_for_users(&mut tx, id, OutboxKind::Joined, &members, None, now)
+                .await?;
             tx.commit().await?;
             return Ok(Opened::Created(id));
         }
@@ -264,6 +276,10 @@ pub async fn open_direct(
     };
     let missing = missing_members(&mut tx, id, &members).await?;
     join(&mut tx, id, &missing, now, last_seq).await?;
+    // The caller sees it open; whoever it brought back is told they are in.
+    let mut told = missing.clone();
+    told.push(caller);
+    delivery::queue_for_users(&mut tx, id, OutboxKind::Joined, &told, None, now).await?;
     tx.commit().await?;
     Ok(Opened::Existing(id))
 }
@@ -301,6 +317,25 @@ pub async fn add_participants(
         return Ok(Added::Full);
     }
     join(&mut tx, conversation_id, &missing, now, locked.last_seq).await?;
+    if !missing.is_empty() {
+        delivery::queue_for_users(
+            &mut tx,
+            conversation_id,
+            OutboxKind::Joined,
+            &missing,
+            None,
+            now,
+        )
+        .await?;
+        delivery::queue_for_participants(
+            &mut tx,
+            conversation_id,
+            OutboxKind::Updated,
+            &missing,
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Added::Done { newcomers: missing })
 }
@@ -386,6 +421,7 @@ pub async fn remove_participant(
     conversation_id: i64,
     caller: i64,
     target: i64,
+    now: DateTime<Utc>,
 ) -> Result<Removed, sqlx::Error> {
     let mut tx = conn.begin().await?;
     let Some(locked) = lock_for_member(&mut tx, conversation_id, caller).await? else {
@@ -407,6 +443,17 @@ pub async fn remove_participant(
     sqlx::query("UPDATE conversations SET participant_count = participant_count - 1 WHERE id = ?")
         .bind(conversation_id)
         .execute(&mut *tx)
+        .await?;
+    delivery::queue_for_users(
+        &mut tx,
+        conversation_id,
+        OutboxKind::Left,
+        &[target],
+        None,
+        now,
+    )
+    .await?;
+    delivery::queue_for_participants(&mut tx, conversation_id, OutboxKind::Updated, &[], now)
         .await?;
     tx.commit().await?;
     Ok(Removed::Done)
@@ -589,6 +636,7 @@ pub async fn mark_read(
     conversation_id: i64,
     user_id: i64,
     seq: i64,
+    now: DateTime<Utc>,
 ) -> Result<Marked, sqlx::Error> {
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT c.last_seq, p.last_read_seq FROM conversation_participants p \
@@ -617,11 +665,27 @@ pub async fn mark_read(
         .await?;
     }
     let last_read_seq = marker.max(seq);
-    Ok(Marked::Done(ReadState {
+    let state = ReadState {
         conversation_id,
         last_read_seq,
         unread_count: last_seq - last_read_seq,
-    }))
+    };
+    let event = crate::realtime::Event::ConversationRead {
+        conversation_id,
+        last_read_seq,
+        unread_count: state.unread_count,
+    };
+    let payload = String::from_utf8_lossy(&event.frame()).into_owned();
+    delivery::queue_for_users(
+        conn,
+        conversation_id,
+        OutboxKind::Read,
+        &[user_id],
+        Some(&payload),
+        now,
+    )
+    .await?;
+    Ok(Marked::Done(state))
 }
 
 /// Binds the user id (its plan is checked by the tests).
@@ -668,4 +732,16 @@ pub async fn with_participants(
             row.into_conversation(members)
         })
         .collect())
+}
+
+/// The conversation as `user_id` sees it, or `None` when they take no part.
+pub async fn view_for(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    user_id: i64,
+) -> Result<Option<Conversation>, sqlx::Error> {
+    let Some(row) = for_member(conn, conversation_id, user_id).await? else {
+        return Ok(None);
+    };
+    Ok(with_participants(conn, vec![row]).await?.pop())
 }

@@ -345,3 +345,25 @@ pub async fn page(
     }
     Ok(Some(rows.into_iter().map(Message::from).collect()))
 }
+
+/// The conversation's change log after `version`, oldest change first, up to
+/// `limit` messages: each as it stands now, at its latest version.
+pub async fn log_since(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    version: i64,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m FORCE INDEX (messages_version) JOIN users s ON s.id = m.sender_id \
+          WHERE m.conversation_id = ? AND m.version > ? ORDER BY m.version ASC LIMIT ?"
+    ))
+    .bind(conversation_id)
+    .bind(version)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(Message::from).collect())
+}

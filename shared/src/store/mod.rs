@@ -7,6 +7,7 @@
 //! `TIMESTAMP`, whose range ends in 2038, while every column is `DATETIME(6)`.
 
 pub mod conversations;
+pub mod delivery;
 pub mod login_failures;
 pub mod maintenance;
 pub mod messages;

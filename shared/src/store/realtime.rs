@@ -1,7 +1,9 @@
 //! WebSocket tickets (stored as digests) and the open connections of each user.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, MySqlConnection, QueryBuilder};
+use sqlx::{MySqlConnection, QueryBuilder};
+
+use crate::store::refresh_tokens::FamilyId;
 
 /// The SHA-256 digest of a ticket.
 pub type TicketDigest = [u8; 32];
@@ -9,16 +11,18 @@ pub type TicketDigest = [u8; 32];
 pub async fn insert_ticket(
     conn: &mut MySqlConnection,
     user_id: i64,
+    session: Option<FamilyId>,
     digest: &TicketDigest,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO realtime_tickets (ticket_hash, user_id, created_at, expires_at) \
-         VALUES (?, ?, ?, ?)",
+        "INSERT INTO realtime_tickets (ticket_hash, user_id, session_id, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?)",
     )
     .bind(&digest[..])
     .bind(user_id)
+    .bind(session.as_ref().map(|s| &s[..]))
     .bind(now.naive_utc())
     .bind(expires_at.naive_utc())
     .execute(&mut *conn)
@@ -26,18 +30,24 @@ pub async fn insert_ticket(
     Ok(())
 }
 
+/// Whom a spent ticket stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redeemed {
+    pub user_id: i64,
+    pub session: Option<FamilyId>,
+}
+
 /// Spends a live ticket and returns whom it stands for; `None` for an
-/// unknown, used or expired one. One statement, so two connections racing
-/// with the same ticket cannot both win: the row lock lets one update it, and
-/// the other then sees `used_at` set. `LAST_INSERT_ID(expr)` hands back the
-/// user of the row just updated without a second read.
+/// unknown, used or expired one. The update decides: two connections racing
+/// with the same ticket cannot both win, since the row lock lets one update
+/// it and the other then sees `used_at` set.
 pub async fn consume_ticket(
     conn: &mut MySqlConnection,
     digest: &TicketDigest,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<Redeemed>, sqlx::Error> {
     let result = sqlx::query(
-        "UPDATE realtime_tickets SET used_at = ?, user_id = LAST_INSERT_ID(user_id) \
+        "UPDATE realtime_tickets SET used_at = ? \
          WHERE ticket_hash = ? AND used_at IS NULL AND expires_at > ?",
     )
     .bind(now.naive_utc())
@@ -48,23 +58,33 @@ pub async fn consume_ticket(
     if result.rows_affected() != 1 {
         return Ok(None);
     }
-    Ok(i64::try_from(result.last_insert_id()).ok())
+    let row: Option<(i64, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT user_id, session_id FROM realtime_tickets WHERE ticket_hash = ?")
+            .bind(&digest[..])
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|(user_id, session)| Redeemed {
+        user_id,
+        session: session.and_then(|s| FamilyId::try_from(s.as_slice()).ok()),
+    }))
 }
 
 pub async fn insert_connection(
     conn: &mut MySqlConnection,
     connection_id: &str,
     user_id: i64,
+    session: Option<FamilyId>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     // A gateway never reuses a connection id; a retried $connect is the same
     // connection.
     sqlx::query(
-        "INSERT INTO realtime_connections (connection_id, user_id, connected_at) VALUES (?, ?, ?) \
-         ON DUPLICATE KEY UPDATE user_id = VALUES(user_id)",
+        "INSERT IGNORE INTO realtime_connections (connection_id, user_id, session_id, connected_at) \
+         VALUES (?, ?, ?, ?)",
     )
     .bind(connection_id)
     .bind(user_id)
+    .bind(session.as_ref().map(|s| &s[..]))
     .bind(now.naive_utc())
     .execute(&mut *conn)
     .await?;
@@ -96,76 +116,47 @@ pub async fn delete_connection(
     Ok(())
 }
 
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct Connection {
-    pub connection_id: String,
-    pub user_id: i64,
-}
-
-/// Every open connection of any of `user_ids`, in one query.
-pub async fn connections_of(
+/// The connections of `user_id` beyond the newest `keep`, oldest first.
+pub async fn beyond_newest(
     conn: &mut MySqlConnection,
-    user_ids: &[i64],
-) -> Result<Vec<Connection>, sqlx::Error> {
-    if user_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut query = QueryBuilder::new(
-        "SELECT connection_id, user_id FROM realtime_connections WHERE user_id IN (",
-    );
-    let mut ids = query.separated(", ");
-    for id in user_ids {
-        ids.push_bind(*id);
-    }
-    query.push(")");
-    query.build_query_as().fetch_all(&mut *conn).await
-}
-
-/// Every open connection of every participant of a conversation, read when
-/// called, so a change's recipients are those after its commit.
-pub async fn participant_connections(
-    conn: &mut MySqlConnection,
-    conversation_id: i64,
-) -> Result<Vec<Connection>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.connection_id, c.user_id FROM conversation_participants p \
-         JOIN realtime_connections c ON c.user_id = p.user_id \
-         WHERE p.conversation_id = ?",
+    user_id: i64,
+    keep: u32,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT connection_id FROM realtime_connections WHERE user_id = ? \
+         ORDER BY connected_at DESC, connection_id DESC LIMIT 18446744073709551615 OFFSET ?",
     )
-    .bind(conversation_id)
+    .bind(user_id)
+    .bind(keep)
     .fetch_all(&mut *conn)
     .await
 }
 
-/// Those of `user_ids` with at least one open connection.
-pub async fn connected_users(
+/// Every connection opened in one of `sessions`.
+pub async fn of_sessions(
     conn: &mut MySqlConnection,
-    user_ids: &[i64],
-) -> Result<Vec<i64>, sqlx::Error> {
-    if user_ids.is_empty() {
+    sessions: &[FamilyId],
+) -> Result<Vec<String>, sqlx::Error> {
+    if sessions.is_empty() {
         return Ok(Vec::new());
     }
     let mut query =
-        QueryBuilder::new("SELECT DISTINCT user_id FROM realtime_connections WHERE user_id IN (");
+        QueryBuilder::new("SELECT connection_id FROM realtime_connections WHERE session_id IN (");
     let mut ids = query.separated(", ");
-    for id in user_ids {
-        ids.push_bind(*id);
+    for session in sessions {
+        ids.push_bind(&session[..]);
     }
     query.push(")");
     query.build_query_scalar().fetch_all(&mut *conn).await
 }
 
-/// The participants of a conversation with at least one open connection.
-pub async fn connected_participants(
+/// Every connection of `user_id`.
+pub async fn of_user(
     conn: &mut MySqlConnection,
-    conversation_id: i64,
-) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT p.user_id FROM conversation_participants p \
-         JOIN realtime_connections c ON c.user_id = p.user_id \
-         WHERE p.conversation_id = ?",
-    )
-    .bind(conversation_id)
-    .fetch_all(&mut *conn)
-    .await
+    user_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT connection_id FROM realtime_connections WHERE user_id = ?")
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await
 }

@@ -1,0 +1,74 @@
+//! The fan-out function: the delivery queue's consumer. Each SQS message is
+//! a nudge for one shard of one conversation; its pass reads what is pending
+//! from the database and posts it to the shard's connections. Messages of
+//! one group come in order, one batch at a time (FIFO); a nudge that fails
+//! is reported with every later one of its group, so SQS retries them in
+//! order and the rest of the batch is not repeated.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::AppState;
+use shared::realtime::{Nudge, fanout};
+
+/// Delivers each nudge of a batch in order and reports the ones to retry.
+pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let Some(management) = state.management.as_deref() else {
+        tracing::error!("WEBSOCKET_MANAGEMENT_URL is not set: nothing can be delivered");
+        response.batch_item_failures = event
+            .records
+            .iter()
+            .map(|record| failure(record.message_id.clone().unwrap_or_default()))
+            .collect();
+        return response;
+    };
+    let mut failed_groups: HashSet<String> = HashSet::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let nudge: Nudge = match record.body.as_deref().map(serde_json::from_str) {
+            Some(Ok(nudge)) => nudge,
+            _ => {
+                // Not a nudge: retrying cannot help, the dead-letter queue
+                // would only keep it.
+                tracing::error!(message_id = id, "not a delivery nudge; dropped");
+                continue;
+            }
+        };
+        let group = nudge.group();
+        if failed_groups.contains(&group) {
+            response.batch_item_failures.push(failure(id));
+            continue;
+        }
+        match fanout::deliver(&state.pool, management, &nudge, &state.config.fanout).await {
+            Ok(report) => tracing::debug!(?nudge, ?report, "delivered"),
+            Err(err) => {
+                tracing::warn!(?nudge, error = format!("{err:#}"), "delivery pass failed; retried");
+                failed_groups.insert(group);
+                response.batch_item_failures.push(failure(id));
+            }
+        }
+    }
+    response
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    failure
+}
+
+/// The function's `main`: tracing, state, then the Lambda runtime loop.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let state = AppState::from_env()
+        .await
+        .inspect_err(|err| tracing::error!("cold start failed: {err:#}"))?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,241 @@
+//! One delivery pass of a conversation's shard: everything its recipients
+//! have not been sent yet, read from the database, posted to their
+//! connections, and the shard's cursor moved past it.
+//!
+//! A pass holds its cursor's row lock from reading what to send until its
+//! posts are out, so passes of one shard never overlap (whatever the queue
+//! does) and each connection gets the log in `version` order. Posts run
+//! concurrently across connections, at most `max_in_flight` at once, and one
+//! after another on each connection. A pass that fails commits nothing and is
+//! retried whole: a retry may repeat an event, never skip one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
+use sqlx::{Connection, MySqlConnection, MySqlPool};
+
+use crate::realtime::events::Event;
+use crate::realtime::management::{ManagementApi, Posted};
+use crate::realtime::queue::Nudge;
+use crate::store::delivery::{self, OutboxKind, Queued, Recipient};
+use crate::store::{conversations, messages, realtime as connections};
+
+#[derive(Debug, Clone)]
+pub struct FanoutSettings {
+    /// Posts in flight at once in one pass.
+    pub max_in_flight: usize,
+    /// Changes (and queued events) taken per pass; a pass that takes a full
+    /// batch runs again.
+    pub batch: i64,
+    /// A connection this young that answers 410 is not forgotten: API
+    /// Gateway answers 410 while a handshake is still in progress.
+    pub handshake_grace: Duration,
+}
+
+impl Default for FanoutSettings {
+    fn default() -> Self {
+        FanoutSettings {
+            max_in_flight: 32,
+            batch: 200,
+            handshake_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a nudge's passes did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub passes: usize,
+    pub changes: usize,
+    pub events: usize,
+    pub posts: usize,
+    pub gone: usize,
+    pub failed: usize,
+}
+
+/// Delivers everything pending for the nudge's shard, pass after pass until
+/// nothing is left.
+pub async fn deliver(
+    pool: &MySqlPool,
+    api: &ManagementApi,
+    nudge: &Nudge,
+    settings: &FanoutSettings,
+) -> anyhow::Result<Report> {
+    let mut total = Report::default();
+    let mut conn = pool.acquire().await?;
+    loop {
+        let (report, more) = pass(&mut conn, api, nudge, settings).await?;
+        total.passes += 1;
+        total.changes += report.changes;
+        total.events += report.events;
+        total.posts += report.posts;
+        total.gone += report.gone;
+        total.failed += report.failed;
+        if !more {
+            return Ok(total);
+        }
+    }
+}
+
+async fn pass(
+    conn: &mut MySqlConnection,
+    api: &ManagementApi,
+    nudge: &Nudge,
+    settings: &FanoutSettings,
+) -> anyhow::Result<(Report, bool)> {
+    let Nudge {
+        conversation_id,
+        shard,
+        shards,
+        since,
+    } = *nudge;
+    let mut tx = conn.begin().await?;
+    let delivered = delivery::lock_cursor(&mut tx, conversation_id, shard, since).await?;
+    let changes = messages::log_since(&mut tx, conversation_id, delivered, settings.batch).await?;
+    let queued = delivery::queued(&mut tx, conversation_id, shard, shards, settings.batch).await?;
+    let participants =
+        delivery::shard_connections(&mut tx, conversation_id, shard, shards).await?;
+
+    let mut by_user: HashMap<i64, Vec<Bytes>> = HashMap::new();
+    for event in &queued {
+        if let Some(frame) = render(&mut tx, conversation_id, event).await? {
+            by_user.entry(event.user_id).or_default().push(frame);
+        }
+    }
+    // A removed user's `conversation.left` goes to connections that are no
+    // longer a participant's.
+    let mut outsiders: Vec<i64> = by_user
+        .keys()
+        .copied()
+        .filter(|user| !participants.iter().any(|r| r.user_id == *user))
+        .collect();
+    outsiders.sort_unstable();
+    let others = delivery::connections_of(&mut tx, &outsiders).await?;
+
+    let message_frames: Vec<Bytes> = changes
+        .iter()
+        .cloned()
+        .map(|message| Event::of_message(message).frame())
+        .collect();
+    let mut plan: BTreeMap<String, (Recipient, Vec<Bytes>)> = BTreeMap::new();
+    for recipient in participants {
+        let mut frames = by_user.get(&recipient.user_id).cloned().unwrap_or_default();
+        frames.extend(message_frames.iter().cloned());
+        plan.insert(recipient.connection_id.clone(), (recipient, frames));
+    }
+    for recipient in others {
+        let frames = by_user.get(&recipient.user_id).cloned().unwrap_or_default();
+        plan.insert(recipient.connection_id.clone(), (recipient, frames));
+    }
+    plan.retain(|_, (_, frames)| !frames.is_empty());
+
+    let mut report = Report {
+        changes: changes.len(),
+        events: queued.len(),
+        ..Report::default()
+    };
+    let now = Utc::now();
+    let grace = TimeDelta::from_std(settings.handshake_grace).unwrap_or(TimeDelta::MAX);
+    let outcomes = futures_util::stream::iter(plan.into_values())
+        .map(|(recipient, frames)| post_in_order(api, recipient, frames))
+        .buffer_unordered(settings.max_in_flight.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for (recipient, outcome) in outcomes {
+        report.posts += outcome.sent + outcome.failed;
+        report.failed += outcome.failed;
+        if outcome.gone && !is_fresh(recipient.connected_at, now, grace) {
+            report.gone += 1;
+            connections::delete_connection(&mut tx, &recipient.connection_id).await?;
+        }
+    }
+    if let Some(last) = changes.last() {
+        delivery::advance_cursor(&mut tx, conversation_id, shard, last.version).await?;
+    }
+    let ids: Vec<i64> = queued.iter().map(|event| event.id).collect();
+    delivery::delete_queued(&mut tx, &ids).await?;
+    tx.commit().await?;
+    let more = changes.len() as i64 >= settings.batch || queued.len() as i64 >= settings.batch;
+    Ok((report, more))
+}
+
+fn is_fresh(connected_at: DateTime<Utc>, now: DateTime<Utc>, grace: TimeDelta) -> bool {
+    now.signed_duration_since(connected_at) < grace
+}
+
+/// A queued conversation event as the recipient's frame, or `None` when
+/// there is nothing to show them any more (gone from the conversation).
+async fn render(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    event: &Queued,
+) -> Result<Option<Bytes>, sqlx::Error> {
+    Ok(match event.kind {
+        OutboxKind::Joined | OutboxKind::Updated => {
+            conversations::view_for(conn, conversation_id, event.user_id)
+                .await?
+                .map(|conversation| {
+                    if event.kind == OutboxKind::Joined {
+                        Event::ConversationJoined { conversation }
+                    } else {
+                        Event::ConversationUpdated { conversation }
+                    }
+                    .frame()
+                })
+        }
+        OutboxKind::Left => Some(Event::ConversationLeft { conversation_id }.frame()),
+        OutboxKind::Read => event.payload.clone().map(Bytes::from),
+    })
+}
+
+struct Outcome {
+    sent: usize,
+    failed: usize,
+    gone: bool,
+}
+
+/// One connection's frames, in order; a connection that answers 410 gets
+/// nothing more in this pass.
+async fn post_in_order(
+    api: &ManagementApi,
+    recipient: Recipient,
+    frames: Vec<Bytes>,
+) -> (Recipient, Outcome) {
+    let mut outcome = Outcome {
+        sent: 0,
+        failed: 0,
+        gone: false,
+    };
+    for frame in frames {
+        match post_with_retry(api, &recipient.connection_id, frame).await {
+            Posted::Sent => outcome.sent += 1,
+            Posted::Gone => {
+                outcome.gone = true;
+                break;
+            }
+            Posted::Failed(error) => {
+                outcome.failed += 1;
+                tracing::warn!(
+                    connection_id = recipient.connection_id,
+                    error,
+                    "real-time delivery failed; the client catches up by version"
+                );
+            }
+        }
+    }
+    (recipient, outcome)
+}
+
+/// A post that failed for another reason than 410 is tried once more.
+async fn post_with_retry(api: &ManagementApi, connection_id: &str, frame: Bytes) -> Posted {
+    match api.post(connection_id, frame.clone()).await {
+        Posted::Failed(_) => {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            api.post(connection_id, frame).await
+        }
+        other => other,
+    }
+}

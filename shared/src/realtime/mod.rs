@@ -1,0 +1,100 @@
+//! Real-time delivery, a pipeline of its own: a change commits what must be
+//! delivered (the conversation's change log by `version`, and the outbox of
+//! conversation events), the request then nudges the delivery queue and
+//! answers, and the fan-out function's passes post the events to the open
+//! connections of each shard of the conversation's recipients. Tickets open a
+//! connection.
+
+pub mod events;
+pub mod fanout;
+pub mod management;
+pub mod queue;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::MySqlConnection;
+
+use crate::secret;
+use crate::store::delivery;
+use crate::store::realtime as store;
+use crate::store::refresh_tokens::FamilyId;
+
+pub use events::Event;
+pub use fanout::FanoutSettings;
+pub use management::ManagementApi;
+pub use queue::{DeliveryQueue, Nudge};
+
+/// A ticket opens one connection within this time of being issued.
+pub const TICKET_TTL_SECONDS: i64 = 60;
+
+/// How many participants one delivery shard serves before a conversation's
+/// connections are split over more shards.
+pub const USERS_PER_SHARD: i64 = 250;
+
+/// The most shards one conversation's delivery is split over.
+pub const MAX_SHARDS: i64 = 8;
+
+/// Issues a single-use ticket for `user_id` in session `session`; only its
+/// digest is stored.
+pub async fn issue_ticket(
+    conn: &mut MySqlConnection,
+    user_id: i64,
+    session: Option<FamilyId>,
+    now: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
+    let ticket = secret::random_token();
+    let expires_at = now + TimeDelta::seconds(TICKET_TTL_SECONDS);
+    store::insert_ticket(
+        conn,
+        user_id,
+        session,
+        &secret::digest_token(&ticket),
+        now,
+        expires_at,
+    )
+    .await?;
+    Ok(ticket)
+}
+
+/// Spends `ticket` and returns the user and session it stands for, or `None`
+/// when it is unknown, used or expired.
+pub async fn redeem_ticket(
+    conn: &mut MySqlConnection,
+    ticket: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<store::Redeemed>, sqlx::Error> {
+    store::consume_ticket(conn, &secret::digest_token(ticket), now).await
+}
+
+/// How many shards deliver a conversation of `participants`.
+pub fn shards_for(participants: i64) -> i64 {
+    ((participants + USERS_PER_SHARD - 1) / USERS_PER_SHARD).clamp(1, MAX_SHARDS)
+}
+
+/// After a change of a conversation has committed: nudges every delivery
+/// shard of the conversation, unless nobody can receive anything of it.
+/// `version` is the change's own, when it is in the log. Read after the
+/// commit, so a connection opened later catches up by `version` instead.
+pub async fn announce(
+    conn: &mut MySqlConnection,
+    queue: &DeliveryQueue,
+    conversation_id: i64,
+    version: Option<i64>,
+) -> anyhow::Result<()> {
+    let Some(audience) = delivery::audience(conn, conversation_id).await? else {
+        return Ok(());
+    };
+    if !audience.listening {
+        return Ok(());
+    }
+    let since = version.map_or(audience.last_version, |v| v - 1);
+    let shards = shards_for(i64::from(audience.participant_count));
+    let nudges: Vec<Nudge> = (0..shards)
+        .map(|shard| Nudge {
+            conversation_id,
+            shard,
+            shards,
+            since,
+        })
+        .collect();
+    queue.send(&nudges).await
+}
