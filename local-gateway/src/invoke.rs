@@ -1,5 +1,4 @@
-//! Invoking the WebSocket function through the Lambda Invoke API of the
-//! local functions (`cargo lambda watch`, or any emulator that serves it).
+//! Invoking a function through the Lambda Invoke API of the local functions (`cargo lambda watch`, or any emulator that serves it).
 
 use std::time::Duration;
 
@@ -46,7 +45,27 @@ impl Invoker {
         }
     }
 
+    /// Invokes a WebSocket route: the answer is a proxy integration's.
     pub async fn invoke(&self, event: &Value) -> anyhow::Result<Answer> {
+        let payload = self.invoke_raw(event).await?;
+        let Some(status) = payload
+            .get("statusCode")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+        else {
+            bail!("the function's answer has no statusCode (an invocation error?): {payload}");
+        };
+        Ok(Answer {
+            status,
+            body: payload
+                .get("body")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Invokes the function with any event and returns what it answered.
+    pub async fn invoke_raw(&self, event: &Value) -> anyhow::Result<Value> {
         let request = hyper::Request::post(&self.url)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(event.to_string())))
@@ -68,21 +87,6 @@ impl Invoker {
                 String::from_utf8_lossy(&body)
             );
         }
-        let payload: Value =
-            serde_json::from_slice(&body).context("the function's answer is not JSON")?;
-        let Some(status) = payload
-            .get("statusCode")
-            .and_then(Value::as_u64)
-            .and_then(|s| u16::try_from(s).ok())
-        else {
-            bail!("the function's answer has no statusCode (an invocation error?): {payload}");
-        };
-        Ok(Answer {
-            status,
-            body: payload
-                .get("body")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        })
+        serde_json::from_slice(&body).context("the function's answer is not JSON")
     }
 }

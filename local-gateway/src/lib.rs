@@ -2,12 +2,16 @@
 //! `ws://{addr}/?...`, every connection event is handed to the WebSocket
 //! function through the Lambda Invoke API, and the Management API
 //! (`/@connections/{id}`) is served on the same address for the functions
-//! that publish. What it leaves out is listed in its README.
+//! that publish. The same address serves SQS FIFO queues for the delivery
+//! queue, and [`event_source`] stands in for the queue's Lambda trigger. What
+//! it leaves out is listed in its README.
 
 mod connection;
+pub mod event_source;
 pub mod events;
 pub mod invoke;
 mod management;
+mod queue;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,6 +46,14 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// And after this long in any case.
     pub max_lifetime: Duration,
+    /// A FIFO queue served here from the start (the delivery queue), whose
+    /// messages are handed to `fanout_function`, `fanout_concurrency`
+    /// batches at a time, as Lambda's SQS trigger does.
+    pub delivery_queue: Option<String>,
+    /// Where the fan-out function is invoked, when not at `invoke_url`.
+    pub fanout_invoke_url: Option<String>,
+    pub fanout_function: String,
+    pub fanout_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -53,6 +65,10 @@ impl Default for Settings {
             stage: "local".into(),
             idle_timeout: Duration::from_secs(10 * 60),
             max_lifetime: Duration::from_secs(2 * 3600),
+            delivery_queue: None,
+            fanout_invoke_url: None,
+            fanout_function: "fanout".into(),
+            fanout_concurrency: 4,
         }
     }
 }
@@ -70,6 +86,7 @@ struct Gateway {
     settings: Settings,
     invoker: Invoker,
     open: Mutex<HashMap<String, Arc<Open>>>,
+    queues: queue::Queues,
 }
 
 impl Gateway {
@@ -96,6 +113,14 @@ impl Gateway {
     }
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 type Reply = Response<Full<Bytes>>;
 
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
@@ -107,14 +132,35 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     response
 }
 
-/// Serves WebSocket clients and the Management API on `listener` until the
-/// task is dropped.
+/// The delivery queue's URL when served at `address`.
+pub fn queue_url(address: SocketAddr, name: &str) -> String {
+    format!("http://{address}/000000000000/{name}")
+}
+
+/// Serves WebSocket clients, the Management API and the delivery queue on
+/// `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, settings: Settings) {
     let gateway = Arc::new(Gateway {
         invoker: Invoker::new(&settings.invoke_url, &settings.function),
-        settings,
         open: Mutex::new(HashMap::new()),
+        queues: queue::Queues::default(),
+        settings,
     });
+    // Dropped with this task, as everything else here.
+    let mut _delivering = None;
+    if let (Some(name), Ok(address)) = (&gateway.settings.delivery_queue, listener.local_addr()) {
+        gateway.queues.create(name);
+        let source = event_source::EventSource {
+            endpoint: format!("http://{address}"),
+            queue_url: queue_url(address, name),
+            invoke_url: (gateway.settings.fanout_invoke_url.clone())
+                .unwrap_or_else(|| gateway.settings.invoke_url.clone()),
+            function: gateway.settings.fanout_function.clone(),
+            concurrency: gateway.settings.fanout_concurrency,
+            batch_size: 10,
+        };
+        _delivering = Some(AbortOnDrop(tokio::spawn(source.run())));
+    }
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -147,6 +193,14 @@ async fn route(
     if let Some((_, id)) = req.uri().path().split_once("/@connections/") {
         let id = percent_decode_str(id).decode_utf8_lossy().into_owned();
         return management::handle(&gateway, &id, req).await;
+    }
+    if queue::is_sqs(&req) {
+        let host = req
+            .headers()
+            .get(hyper::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| peer.to_string(), str::to_owned);
+        return Ok(gateway.queues.handle(&host, req).await);
     }
     if connection::is_upgrade(&req) {
         return Ok(connection::open(gateway, peer, req).await);

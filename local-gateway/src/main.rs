@@ -2,6 +2,11 @@
 //! Management API beside it, invoking the WebSocket function named by
 //! `WEBSOCKET_FUNCTION` (default `realtime`) through the Lambda Invoke API at
 //! `LAMBDA_INVOKE_URL` (default `http://127.0.0.1:9000`, `cargo lambda watch`).
+//!
+//! With `DELIVERY_QUEUE_NAME` set it also serves that SQS FIFO queue on the
+//! same address and stands in for its Lambda trigger, invoking
+//! `FANOUT_FUNCTION` (default `fanout`) with `FANOUT_CONCURRENCY` (default 4)
+//! batches in flight.
 
 use anyhow::Context;
 use local_gateway::Settings;
@@ -21,6 +26,15 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(function) = var("WEBSOCKET_FUNCTION") {
         settings.function = function;
+    }
+    settings.delivery_queue = var("DELIVERY_QUEUE_NAME");
+    if let Some(function) = var("FANOUT_FUNCTION") {
+        settings.fanout_function = function;
+    }
+    if let Some(concurrency) = var("FANOUT_CONCURRENCY") {
+        settings.fanout_concurrency = concurrency
+            .parse()
+            .context("FANOUT_CONCURRENCY must be a number")?;
     }
     let listener = TcpListener::bind(&address)
         .await

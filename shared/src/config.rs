@@ -261,6 +261,7 @@ impl Config {
                 handshake_grace: Duration::from_secs(
                     vars.number("FANOUT_HANDSHAKE_GRACE_SECONDS", 30)?,
                 ),
+                commit_lag: request_deadline,
                 ..FanoutSettings::default()
             },
         })

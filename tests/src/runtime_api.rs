@@ -201,6 +201,8 @@ impl RuntimeApi {
 pub struct LambdaProcess {
     pub api: RuntimeApi,
     child: Child,
+    /// Further instances on the same Runtime API.
+    others: Vec<Child>,
 }
 
 /// The debug build of a function binary, built beside the tests
@@ -223,12 +225,36 @@ impl LambdaProcess {
         Self::spawn_binary(&built_binary(name), name, env).await
     }
 
+    /// `instances` processes of one function polling one Runtime API, as
+    /// `cargo lambda watch --concurrency` or several Lambda instances take
+    /// invocations from one queue.
+    pub async fn spawn_instances(name: &str, env: &[(&str, String)], instances: usize) -> Self {
+        let mut process = Self::spawn(name, env).await;
+        for _ in 1..instances.max(1) {
+            let child = process.start_instance(&built_binary(name), name, env);
+            process.others.push(child);
+        }
+        process
+    }
+
     pub async fn spawn_binary(
         binary: &std::path::Path,
         name: &str,
         env: &[(&str, String)],
     ) -> Self {
         let api = RuntimeApi::start().await;
+        LambdaProcess {
+            child: Self::start_on(&api, binary, name, env),
+            api,
+            others: Vec::new(),
+        }
+    }
+
+    fn start_instance(&self, binary: &std::path::Path, name: &str, env: &[(&str, String)]) -> Child {
+        Self::start_on(&self.api, binary, name, env)
+    }
+
+    fn start_on(api: &RuntimeApi, binary: &std::path::Path, name: &str, env: &[(&str, String)]) -> Child {
         let mut command = Command::new(binary);
         command
             .env_clear()
@@ -245,8 +271,7 @@ impl LambdaProcess {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command.spawn().expect("start the function binary");
-        LambdaProcess { api, child }
+        command.spawn().expect("start the function binary")
     }
 
     /// Sends one API Gateway HTTP API (v2) request and returns the function's

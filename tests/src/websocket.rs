@@ -1,7 +1,8 @@
-//! The real-time stack on 127.0.0.1: the realtime binary under the Runtime
-//! API emulator (invoked through its Lambda Invoke API), the local WebSocket
-//! gateway in front of it, the application's publisher posting to the
-//! gateway's Management API, and WebSocket clients (tokio-tungstenite).
+//! The real-time stack on 127.0.0.1: the realtime and fan-out binaries under
+//! the Runtime API emulator (invoked through its Lambda Invoke API), the
+//! local gateway in front of them (WebSocket API, Management API, and the
+//! delivery queue with its trigger), the application nudging that queue, and
+//! WebSocket clients (tokio-tungstenite).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use lambda_http::http::Method;
 use local_gateway::Settings;
 use serde_json::Value;
-use shared::realtime::Publisher;
+use shared::realtime::{DeliveryQueue, ManagementApi};
 use sqlx::MySqlPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -31,7 +32,22 @@ pub struct Stack {
     pub app: TestApp,
     pub gateway: SocketAddr,
     pub function: LambdaProcess,
+    pub fanout: LambdaProcess,
     serving: JoinHandle<()>,
+}
+
+/// The delivery queue's name in every test stack.
+pub const DELIVERY_QUEUE: &str = "delivery.fifo";
+
+/// What a test stack may change.
+pub struct StackSettings {
+    pub gateway: Settings,
+    /// Fan-out instances polling one Invoke API, as `--concurrency` runs them.
+    pub fanout_instances: usize,
+    /// `FANOUT_HANDSHAKE_GRACE_SECONDS`.
+    pub handshake_grace_seconds: u64,
+    /// `WEBSOCKET_MAX_CONNECTIONS_PER_USER`.
+    pub max_connections_per_user: u32,
 }
 
 impl Drop for Stack {
@@ -52,47 +68,79 @@ pub fn management_client(gateway: SocketAddr) -> Client {
     Client::from_conf(config)
 }
 
+/// An SQS client of the local gateway's queues (made-up credentials, as for
+/// the Management API).
+pub fn queue_client(gateway: SocketAddr) -> aws_sdk_sqs::Client {
+    local_gateway::event_source::client(&format!("http://{gateway}"))
+}
+
 impl Stack {
     pub async fn start(pool: MySqlPool) -> Self {
         Self::start_with(pool, |_| {}).await
     }
 
-    /// [`Self::start`] with adjusted gateway settings.
-    pub async fn start_with(pool: MySqlPool, adjust: impl FnOnce(&mut Settings)) -> Self {
+    /// [`Self::start`] with adjusted settings.
+    pub async fn start_with(pool: MySqlPool, adjust: impl FnOnce(&mut StackSettings)) -> Self {
         let url = database_url(&pool).await;
         let log_file =
             std::env::temp_dir().join(format!("realtime-{}.log", shared::secret::random_token()));
-        let function = LambdaProcess::spawn(
-            "realtime",
-            &[
-                ("DATABASE_URL", url),
-                ("JWT_SECRET", String::from_utf8(SECRET.to_vec()).unwrap()),
-                ("REQUEST_LOG_FILE", log_file.display().to_string()),
-            ],
-        )
-        .await;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the gateway");
         let gateway = listener.local_addr().expect("an address");
-        let mut settings = Settings {
-            invoke_url: format!("http://{}", function.api.addr),
-            ..Settings::default()
+        let mut settings = StackSettings {
+            gateway: Settings {
+                delivery_queue: Some(DELIVERY_QUEUE.into()),
+                ..Settings::default()
+            },
+            fanout_instances: 1,
+            handshake_grace_seconds: 30,
+            max_connections_per_user: 10,
         };
         adjust(&mut settings);
-        let serving = tokio::spawn(local_gateway::serve(listener, settings));
+        let env = [
+            ("DATABASE_URL", url),
+            ("JWT_SECRET", String::from_utf8(SECRET.to_vec()).unwrap()),
+            ("REQUEST_LOG_FILE", log_file.display().to_string()),
+            ("WEBSOCKET_MANAGEMENT_URL", format!("http://{gateway}")),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "local".into()),
+            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+            (
+                "FANOUT_HANDSHAKE_GRACE_SECONDS",
+                settings.handshake_grace_seconds.to_string(),
+            ),
+            (
+                "WEBSOCKET_MAX_CONNECTIONS_PER_USER",
+                settings.max_connections_per_user.to_string(),
+            ),
+        ];
+        let function = LambdaProcess::spawn("realtime", &env).await;
+        let fanout =
+            LambdaProcess::spawn_instances("fanout", &env, settings.fanout_instances).await;
+        let mut gateway_settings = settings.gateway;
+        gateway_settings.invoke_url = format!("http://{}", function.api.addr);
+        gateway_settings.fanout_invoke_url = Some(format!("http://{}", fanout.api.addr));
+        let serving = tokio::spawn(local_gateway::serve(listener, gateway_settings));
+        let cap = settings.max_connections_per_user;
         let mut app = TestApp::with_config(pool, |config| {
             config.websocket_url = Some(format!("ws://{gateway}/"));
             config.websocket_management_url = Some(format!("http://{gateway}"));
+            config.max_connections_per_user = cap;
         });
         app.state = app
             .state
             .clone()
-            .with_publisher(Publisher::new(management_client(gateway)));
+            .with_delivery(DeliveryQueue::new(
+                queue_client(gateway),
+                local_gateway::queue_url(gateway, DELIVERY_QUEUE),
+            ))
+            .with_management(ManagementApi::new(management_client(gateway)));
         Stack {
             app,
             gateway,
             function,
+            fanout,
             serving,
         }
     }
@@ -122,13 +170,6 @@ impl Stack {
                 .expect("the handshake succeeded");
         assert_eq!(response.status(), 101);
         socket
-    }
-
-    /// Publishes through the application's publisher, as a handler does.
-    pub async fn publish(&self, deliveries: Vec<(i64, Value)>) {
-        let publisher = self.app.state.publisher.as_ref().expect("a publisher");
-        let mut conn = self.app.pool().acquire().await.expect("a connection");
-        publisher.publish(&mut conn, deliveries).await;
     }
 
     /// The connection ids stored for `user_id`.

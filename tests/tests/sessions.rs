@@ -109,9 +109,14 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
     // WebSocket tickets: one expired, one live; connections: one older than
     // any WebSocket lives, one current.
     for issued in [time::now() - TimeDelta::minutes(2), time::now()] {
-        shared::realtime::issue_ticket(&mut app.pool().acquire().await.unwrap(), dave.id, issued)
-            .await
-            .unwrap();
+        shared::realtime::issue_ticket(
+            &mut app.pool().acquire().await.unwrap(),
+            dave.id,
+            None,
+            issued,
+        )
+        .await
+        .unwrap();
     }
     for (id, age) in [
         ("old=", TimeDelta::hours(3)),
@@ -121,6 +126,7 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
             &mut app.pool().acquire().await.unwrap(),
             id,
             dave.id,
+            None,
             time::now() - age,
         )
         .await

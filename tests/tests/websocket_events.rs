@@ -170,6 +170,7 @@ async fn an_expired_ticket_is_refused(pool: MySqlPool) {
     let ticket = shared::realtime::issue_ticket(
         &mut app.pool().acquire().await.unwrap(),
         alice.id,
+        None,
         issued_long_ago,
     )
     .await

@@ -21,6 +21,7 @@ use crate::realtime::events::Event;
 use crate::realtime::management::{ManagementApi, Posted};
 use crate::realtime::queue::Nudge;
 use crate::store::delivery::{self, OutboxKind, Queued, Recipient};
+use crate::store::messages::Message;
 use crate::store::{conversations, messages, realtime as connections};
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,12 @@ pub struct FanoutSettings {
     /// A connection this young that answers 410 is not forgotten: API
     /// Gateway answers 410 while a handshake is still in progress.
     pub handshake_grace: Duration,
+    /// How long after its time stamp a change may still commit (the request
+    /// deadline). A connection is not sent changes stamped longer than this
+    /// before it opened: its client caught up on them by `version` after the
+    /// handshake. That keeps a shard whose cursor lagged while nobody
+    /// listened from replaying its backlog to the first connection.
+    pub commit_lag: Duration,
 }
 
 impl Default for FanoutSettings {
@@ -41,6 +48,7 @@ impl Default for FanoutSettings {
             max_in_flight: 32,
             batch: 200,
             handshake_grace: Duration::from_secs(30),
+            commit_lag: Duration::from_secs(10),
         }
     }
 }
@@ -115,15 +123,22 @@ async fn pass(
     outsiders.sort_unstable();
     let others = delivery::connections_of(&mut tx, &outsiders).await?;
 
-    let message_frames: Vec<Bytes> = changes
+    let lag = TimeDelta::from_std(settings.commit_lag).unwrap_or(TimeDelta::MAX);
+    let message_frames: Vec<(DateTime<Utc>, Bytes)> = changes
         .iter()
         .cloned()
-        .map(|message| Event::of_message(message).frame())
+        .map(|message| (changed_at(&message), Event::of_message(message).frame()))
         .collect();
     let mut plan: BTreeMap<String, (Recipient, Vec<Bytes>)> = BTreeMap::new();
     for recipient in participants {
         let mut frames = by_user.get(&recipient.user_id).cloned().unwrap_or_default();
-        frames.extend(message_frames.iter().cloned());
+        let caught_up_before = recipient.connected_at.checked_sub_signed(lag);
+        frames.extend(
+            message_frames
+                .iter()
+                .filter(|(at, _)| caught_up_before.is_none_or(|before| *at >= before))
+                .map(|(_, frame)| frame.clone()),
+        );
         plan.insert(recipient.connection_id.clone(), (recipient, frames));
     }
     for recipient in others {
@@ -160,6 +175,14 @@ async fn pass(
     tx.commit().await?;
     let more = changes.len() as i64 >= settings.batch || queued.len() as i64 >= settings.batch;
     Ok((report, more))
+}
+
+/// When a message last changed, by its own time stamps.
+fn changed_at(message: &Message) -> DateTime<Utc> {
+    [message.edited_at, message.deleted_at]
+        .into_iter()
+        .flatten()
+        .fold(message.created_at, DateTime::max)
 }
 
 fn is_fresh(connected_at: DateTime<Utc>, now: DateTime<Utc>, grace: TimeDelta) -> bool {

@@ -32,6 +32,10 @@ impl Nudge {
     }
 }
 
+/// A nudge that has not reached the queue in this time is given up: the
+/// change has committed, and a client catches up by `version`.
+pub const NUDGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// SQS takes at most 10 messages per batch.
 const BATCH: usize = 10;
 
@@ -79,13 +83,15 @@ impl DeliveryQueue {
                         .build()?,
                 );
             }
-            let sent = self
+            let sending = self
                 .client
                 .send_message_batch()
                 .queue_url(&self.url)
                 .set_entries(Some(entries))
-                .send()
+                .send();
+            let sent = tokio::time::timeout(NUDGE_TIMEOUT, sending)
                 .await
+                .map_err(|_| anyhow::anyhow!("the delivery queue did not answer in {NUDGE_TIMEOUT:?}"))?
                 .map_err(|err| anyhow::anyhow!(DisplayErrorContext(err).to_string()))?;
             if let Some(failed) = sent.failed().first() {
                 anyhow::bail!(
