@@ -17,6 +17,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::sync::mpsc;
+use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -87,7 +88,23 @@ pub(crate) async fn open(gateway: Arc<Gateway>, peer: SocketAddr, req: Request<I
         .unwrap_or_default();
 
     let event = events::connect(&info, &request_id(), &headers, &query);
-    let answer = match gateway.invoker.invoke(&event).await {
+    // A burst of handshakes waits for the invocations in flight, and a
+    // handshake that cannot get one in time is refused as API Gateway
+    // refuses what passes its rate: 429.
+    let Ok(Ok(permit)) = tokio::time::timeout(
+        HANDSHAKE_QUEUE_WAIT,
+        Arc::clone(&gateway.invocations).acquire_owned(),
+    )
+    .await
+    else {
+        return reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"message": "Too Many Requests"}).to_string(),
+        );
+    };
+    let invoked = gateway.invoker.invoke(&event).await;
+    drop(permit);
+    let answer = match invoked {
         Ok(answer) => answer,
         Err(err) => {
             tracing::warn!(error = format!("{err:#}"), "$connect failed");
@@ -102,11 +119,13 @@ pub(crate) async fn open(gateway: Arc<Gateway>, peer: SocketAddr, req: Request<I
         return reply(status, answer.body.unwrap_or_default());
     }
 
+    tokio::time::sleep(gateway.settings.handshake_time).await;
     // Registered before the handshake answers, so a post right after it is
     // queued for the socket rather than refused.
-    let (outbox, inbox) = mpsc::unbounded_channel();
+    let (outbox, inbox) = mpsc::channel(crate::OUTBOX_FRAMES);
     let open = Arc::new(Open {
         outbox: outbox.clone(),
+        closing: tokio::sync::Notify::new(),
         connected_at: info.connected_at,
         last_active_at: Mutex::new(info.connected_at),
         source_ip: info.source_ip.clone(),
@@ -158,64 +177,98 @@ fn canonical(name: &str) -> String {
 }
 
 /// Frames in both directions until either side closes, then `$disconnect`.
+/// Writing runs in a task of its own, so a client that reads slowly never
+/// holds up reading its frames or the timers.
 async fn run(
     gateway: &Arc<Gateway>,
     info: &ConnectionInfo,
     open: &Open,
     socket: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    outbox: mpsc::UnboundedSender<Message>,
-    mut inbox: mpsc::UnboundedReceiver<Message>,
+    outbox: mpsc::Sender<Message>,
+    mut inbox: mpsc::Receiver<Message>,
 ) {
     let (mut sink, mut stream) = socket.split();
+    let (closing_tx, mut closing_rx) = mpsc::channel::<Message>(1);
+    let mut writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                close = closing_rx.recv() => {
+                    if let Some(close) = close {
+                        let _ = sink.send(close).await;
+                    }
+                    return true;
+                }
+                frame = inbox.recv() => match frame {
+                    Some(frame) => {
+                        if sink.send(frame).await.is_err() {
+                            return false;
+                        }
+                    }
+                    None => return true,
+                },
+            }
+        }
+    });
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(FRAMES_IN_FLIGHT));
     let ends = Instant::now() + gateway.settings.max_lifetime;
     let mut idle_until = Instant::now() + gateway.settings.idle_timeout;
-    let (code, reason) = loop {
+    let close = |code: CloseCode, reason: &'static str| Message::Close(Some(close_frame(code, reason)));
+    let (code, reason, farewell) = loop {
         tokio::select! {
-            outgoing = inbox.recv() => match outgoing {
-                Some(Message::Close(frame)) => {
-                    let _ = sink.send(Message::Close(frame)).await;
-                    break (1000, "Connection closed by the Management API");
-                }
-                Some(frame) => {
-                    if sink.send(frame).await.is_err() {
-                        break (1006, "Write failed");
-                    }
-                }
-                None => break (1011, "Gateway stopped"),
-            },
+            () = open.closing.notified() => {
+                break (1000, "Connection closed by the Management API", Some(Message::Close(None)));
+            }
+            written = &mut writer => {
+                let clean = written.unwrap_or(false);
+                break if clean { (1011, "Gateway stopped", None) } else { (1006, "Write failed", None) };
+            }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     idle_until = Instant::now() + gateway.settings.idle_timeout;
                     *open.last_active_at.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
-                    respond(gateway, info, text.as_str().to_owned(), outbox.clone());
+                    respond(gateway, info, text.as_str().to_owned(), &outbox, &in_flight);
                 }
                 // As API Gateway does: binary frames are refused by closing
                 // the connection with 1003 (unsupported data).
                 Some(Ok(Message::Binary(_))) => {
-                    let frame = close_frame(CloseCode::Unsupported, "Binary frames are not supported");
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    break (1003, "Binary frames are not supported");
+                    let farewell = close(CloseCode::Unsupported, "Binary frames are not supported");
+                    break (1003, "Binary frames are not supported", Some(farewell));
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
-                    break (code, "Client closed the connection");
+                    break (code, "Client closed the connection", None);
                 }
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => break (1006, "Connection lost"),
+                Some(Err(_)) | None => break (1006, "Connection lost", None),
             },
             () = sleep_until(idle_until) => {
-                let _ = sink.send(Message::Close(Some(close_frame(CloseCode::Away, "Going away")))).await;
-                break (1001, "Idle timeout");
+                break (1001, "Idle timeout", Some(close(CloseCode::Away, "Going away")));
             }
             () = sleep_until(ends) => {
-                let _ = sink.send(Message::Close(Some(close_frame(CloseCode::Away, "Going away")))).await;
-                break (1001, "Connection lifetime reached");
+                break (1001, "Connection lifetime reached", Some(close(CloseCode::Away, "Going away")));
             }
         }
     };
     gateway.forget(&info.connection_id);
+    if let Some(farewell) = farewell
+        && !writer.is_finished()
+    {
+        let _ = closing_tx.send(farewell).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, &mut writer).await;
+    }
+    writer.abort();
     disconnect(gateway, info, code, reason).await;
 }
+
+/// A client's frames answered at once at most; one more gets an error frame.
+const FRAMES_IN_FLIGHT: usize = 8;
+
+/// How long a handshake waits for an invocation before it is refused.
+const HANDSHAKE_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// How long the close frame may take to reach a client.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 fn close_frame(
     code: CloseCode,
@@ -229,26 +282,38 @@ fn close_frame(
 
 /// `$default` for one client frame; the function's answer (the route
 /// response) goes back on the same connection. Invocations run concurrently,
-/// as API Gateway's do.
+/// as API Gateway's do, up to [`FRAMES_IN_FLIGHT`] per connection.
 fn respond(
     gateway: &Arc<Gateway>,
     info: &ConnectionInfo,
     body: String,
-    outbox: mpsc::UnboundedSender<Message>,
+    outbox: &mpsc::Sender<Message>,
+    in_flight: &Arc<tokio::sync::Semaphore>,
 ) {
+    let Ok(own) = Arc::clone(in_flight).try_acquire_owned() else {
+        let _ = outbox.try_send(Message::text(
+            json!({"message": "Too Many Requests", "connectionId": info.connection_id}).to_string(),
+        ));
+        return;
+    };
     let gateway = Arc::clone(gateway);
     let info = info.clone();
+    let outbox = outbox.clone();
     tokio::spawn(async move {
+        let _own = own;
+        let Ok(_shared) = Arc::clone(&gateway.invocations).acquire_owned().await else {
+            return;
+        };
         let event = events::message(&info, &request_id(), &body);
         match gateway.invoker.invoke(&event).await {
             Ok(answer) => {
                 if let Some(body) = answer.body.filter(|b| !b.is_empty()) {
-                    let _ = outbox.send(Message::text(body));
+                    let _ = outbox.try_send(Message::text(body));
                 }
             }
             Err(err) => {
                 tracing::warn!(error = format!("{err:#}"), "$default failed");
-                let _ = outbox.send(Message::text(
+                let _ = outbox.try_send(Message::text(
                     json!({"message": "Internal server error", "connectionId": info.connection_id})
                         .to_string(),
                 ));
@@ -258,6 +323,7 @@ fn respond(
 }
 
 async fn disconnect(gateway: &Gateway, info: &ConnectionInfo, code: u16, reason: &str) {
+    let _permit = gateway.invocations.acquire().await;
     let event = events::disconnect(info, &request_id(), code, reason);
     if let Err(err) = gateway.invoker.invoke(&event).await {
         tracing::warn!(error = format!("{err:#}"), "$disconnect failed");

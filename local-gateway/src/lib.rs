@@ -54,6 +54,13 @@ pub struct Settings {
     pub fanout_invoke_url: Option<String>,
     pub fanout_function: String,
     pub fanout_concurrency: usize,
+    /// How long a handshake takes between `$connect`'s answer and the
+    /// connection being open (posts meanwhile answer 410, as API Gateway's
+    /// do); a test lengthens it to post inside it.
+    pub handshake_time: Duration,
+    /// How long each Management API post takes; a test lengthens it to make
+    /// delivery slow.
+    pub post_time: Duration,
 }
 
 impl Default for Settings {
@@ -69,13 +76,26 @@ impl Default for Settings {
             fanout_invoke_url: None,
             fanout_function: "fanout".into(),
             fanout_concurrency: 4,
+            handshake_time: Duration::ZERO,
+            post_time: Duration::ZERO,
         }
     }
 }
 
+/// Frames queued for one client at most: a client that stops reading is
+/// closed rather than buffered without bound.
+const OUTBOX_FRAMES: usize = 1024;
+
+/// Invocations of the WebSocket function in flight at once, for every
+/// connection together; more wait their turn.
+const MAX_INVOCATIONS: usize = 64;
+
 /// An open connection as the Management API sees it.
 struct Open {
-    outbox: mpsc::UnboundedSender<Message>,
+    outbox: mpsc::Sender<Message>,
+    /// Told to close the connection (the Management API's DELETE, or a full
+    /// outbox).
+    closing: tokio::sync::Notify,
     connected_at: DateTime<Utc>,
     last_active_at: Mutex<DateTime<Utc>>,
     source_ip: String,
@@ -87,6 +107,7 @@ struct Gateway {
     invoker: Invoker,
     open: Mutex<HashMap<String, Arc<Open>>>,
     queues: queue::Queues,
+    invocations: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -144,6 +165,7 @@ pub async fn serve(listener: TcpListener, settings: Settings) {
         invoker: Invoker::new(&settings.invoke_url, &settings.function),
         open: Mutex::new(HashMap::new()),
         queues: queue::Queues::default(),
+        invocations: Arc::new(tokio::sync::Semaphore::new(MAX_INVOCATIONS)),
         settings,
     });
     // Dropped with this task, as everything else here.

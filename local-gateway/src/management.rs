@@ -50,6 +50,7 @@ pub(crate) async fn handle(
     };
     Ok(match method {
         Method::POST => {
+            tokio::time::sleep(gateway.settings.post_time).await;
             let data = match Limited::new(req.into_body(), MAX_MESSAGE_BYTES)
                 .collect()
                 .await
@@ -67,10 +68,16 @@ pub(crate) async fn handle(
                 Ok(text) => Message::text(text),
                 Err(_) => Message::binary(Bytes::from(data.to_vec())),
             };
-            if open.outbox.send(frame).is_err() {
-                gone()
-            } else {
-                reply(StatusCode::OK, Bytes::new())
+            match open.outbox.try_send(frame) {
+                Ok(()) => reply(StatusCode::OK, Bytes::new()),
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    // The client stopped reading: it is dropped, as API
+                    // Gateway drops a connection it cannot write to.
+                    open.closing.notify_one();
+                    gateway.forget(id);
+                    gone()
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => gone(),
             }
         }
         Method::GET => {
@@ -94,7 +101,7 @@ pub(crate) async fn handle(
         }
         Method::DELETE => {
             // The socket's task closes it and then sends `$disconnect`.
-            let _ = open.outbox.send(Message::Close(None));
+            open.closing.notify_one();
             gateway.forget(id);
             let mut response = reply(StatusCode::NO_CONTENT, Bytes::new());
             response.headers_mut().remove("content-type");

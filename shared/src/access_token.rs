@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TokenConfig;
 use crate::secret;
+use crate::store::refresh_tokens::FamilyId;
 
 const ALGORITHM: Algorithm = Algorithm::HS256;
 const TOKEN_TYPE: &str = "access";
@@ -24,6 +25,16 @@ pub struct Claims {
     pub jti: String,
     /// Keeps a token minted for another purpose from passing as an access token.
     pub typ: String,
+    /// The session (refresh-token family) the token was issued in, as hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// What a valid access token stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub user_id: i64,
+    pub session: Option<FamilyId>,
 }
 
 /// Why a presented token was refused. Clients get one answer for all of them.
@@ -35,6 +46,8 @@ pub enum TokenError {
     WrongType,
     #[error("token subject is not a user id")]
     BadSubject,
+    #[error("token session is not a session id")]
+    BadSession,
 }
 
 /// Keys and rules built once per cold start.
@@ -70,7 +83,12 @@ impl AccessTokens {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: i64, now: DateTime<Utc>) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        session: Option<FamilyId>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
         let iat = now.timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -81,24 +99,48 @@ impl AccessTokens {
             aud: self.audience.clone(),
             jti: secret::random_token(),
             typ: TOKEN_TYPE.into(),
+            sid: session.map(|id| hex(&id)),
         };
         Ok(encode(&Header::new(ALGORITHM), &claims, &self.encoding)?)
     }
 
-    /// The user id of a valid access token.
-    pub fn verify(&self, token: &str) -> Result<i64, TokenError> {
+    /// The user (and session) of a valid access token.
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| TokenError::Rejected(e.to_string()))?;
         if data.claims.typ != TOKEN_TYPE {
             return Err(TokenError::WrongType);
         }
-        data.claims
+        let user_id = data
+            .claims
             .sub
             .parse::<i64>()
             .ok()
             .filter(|id| *id > 0)
-            .ok_or(TokenError::BadSubject)
+            .ok_or(TokenError::BadSubject)?;
+        let session = data
+            .claims
+            .sid
+            .map(|sid| parse_hex(&sid).ok_or(TokenError::BadSession))
+            .transpose()?;
+        Ok(Verified { user_id, session })
     }
+}
+
+/// A session id as tokens and logs carry it.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hex(raw: &str) -> Option<FamilyId> {
+    if raw.len() != 32 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut id = FamilyId::default();
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(id)
 }
 
 #[cfg(test)]
@@ -128,6 +170,7 @@ mod tests {
             aud: "messaging-api".into(),
             jti: "j".into(),
             typ: "access".into(),
+            sid: None,
         }
     }
 
@@ -145,8 +188,15 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_to_its_user() {
         let tokens = AccessTokens::new(&config());
-        let token = tokens.issue(42, Utc::now()).unwrap();
-        assert_eq!(tokens.verify(&token), Ok(42));
+        let session = [7u8; 16];
+        let token = tokens.issue(42, Some(session), Utc::now()).unwrap();
+        assert_eq!(
+            tokens.verify(&token),
+            Ok(Verified {
+                user_id: 42,
+                session: Some(session)
+            })
+        );
     }
 
     #[test]
@@ -276,5 +326,15 @@ mod tests {
                 "{token}"
             );
         }
+    }
+
+    #[test]
+    fn a_session_claim_that_is_not_a_session_id_is_refused() {
+        let mut c = claims(Utc::now().timestamp());
+        c.sid = Some("not-hex".into());
+        assert_eq!(
+            AccessTokens::new(&config()).verify(&sign(&c, SECRET)),
+            Err(TokenError::BadSession)
+        );
     }
 }

@@ -157,8 +157,11 @@ impl RequestCtx {
         let Some(queue) = self.state.delivery.clone() else {
             return;
         };
+        let per_shard = self.state.config.delivery_users_per_shard;
         let announced = match self.db.conn().await {
-            Ok(conn) => crate::realtime::announce(conn, &queue, conversation_id, version).await,
+            Ok(conn) => {
+                crate::realtime::announce(conn, &queue, conversation_id, version, per_shard).await
+            }
             Err(err) => Err(err.into()),
         };
         if let Err(err) = announced {
@@ -177,15 +180,18 @@ async fn authenticate(state: &AppState, db: &mut Db, headers: &HeaderMap) -> Cal
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    let Some(user_id) = token.and_then(|t| state.tokens.verify(t).ok()) else {
+    let Some(verified) = token.and_then(|t| state.tokens.verify(t).ok()) else {
         return Caller::Invalid;
     };
     let found = match db.conn().await {
-        Ok(conn) => users::find(conn, user_id).await,
+        Ok(conn) => users::find(conn, verified.user_id).await,
         Err(err) => Err(err),
     };
     match found {
-        Ok(Some(user)) => Caller::User(user),
+        Ok(Some(user)) => Caller::User(User {
+            session: verified.session,
+            ..user
+        }),
         Ok(None) => Caller::Invalid,
         Err(err) => Caller::Failed {
             unavailable: is_unavailable(&err),

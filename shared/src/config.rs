@@ -37,6 +37,9 @@ pub struct Config {
     /// An SQS endpoint in place of the regional one
     /// (`DELIVERY_QUEUE_ENDPOINT`, local runs).
     pub delivery_queue_endpoint: Option<String>,
+    /// Participants per delivery shard (`DELIVERY_USERS_PER_SHARD`): a
+    /// larger conversation's connections are split over more fan-out passes.
+    pub delivery_users_per_shard: u32,
     /// A user's open connections beyond this close the oldest
     /// (`WEBSOCKET_MAX_CONNECTIONS_PER_USER`).
     pub max_connections_per_user: u32,
@@ -253,6 +256,7 @@ impl Config {
             websocket_management_url: vars.get("WEBSOCKET_MANAGEMENT_URL"),
             delivery_queue_url: vars.get("DELIVERY_QUEUE_URL"),
             delivery_queue_endpoint: vars.get("DELIVERY_QUEUE_ENDPOINT"),
+            delivery_users_per_shard: vars.small_number("DELIVERY_USERS_PER_SHARD", 250)?,
             max_connections_per_user: vars
                 .small_number("WEBSOCKET_MAX_CONNECTIONS_PER_USER", 10)?
                 .max(1),

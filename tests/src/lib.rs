@@ -138,6 +138,7 @@ pub fn test_config(log_file: PathBuf) -> Config {
         websocket_management_url: None,
         delivery_queue_url: None,
         delivery_queue_endpoint: None,
+        delivery_users_per_shard: 250,
         max_connections_per_user: 10,
         fanout: shared::realtime::FanoutSettings::default(),
     }

@@ -48,6 +48,8 @@ pub struct StackSettings {
     pub handshake_grace_seconds: u64,
     /// `WEBSOCKET_MAX_CONNECTIONS_PER_USER`.
     pub max_connections_per_user: u32,
+    /// `DELIVERY_USERS_PER_SHARD`.
+    pub users_per_shard: u32,
 }
 
 impl Drop for Stack {
@@ -96,6 +98,7 @@ impl Stack {
             fanout_instances: 1,
             handshake_grace_seconds: 30,
             max_connections_per_user: 10,
+            users_per_shard: 250,
         };
         adjust(&mut settings);
         let env = [
@@ -122,11 +125,12 @@ impl Stack {
         gateway_settings.invoke_url = format!("http://{}", function.api.addr);
         gateway_settings.fanout_invoke_url = Some(format!("http://{}", fanout.api.addr));
         let serving = tokio::spawn(local_gateway::serve(listener, gateway_settings));
-        let cap = settings.max_connections_per_user;
+        let (cap, per_shard) = (settings.max_connections_per_user, settings.users_per_shard);
         let mut app = TestApp::with_config(pool, |config| {
             config.websocket_url = Some(format!("ws://{gateway}/"));
             config.websocket_management_url = Some(format!("http://{gateway}"));
             config.max_connections_per_user = cap;
+            config.delivery_users_per_shard = per_shard;
         });
         app.state = app
             .state

@@ -543,8 +543,9 @@ async fn listing_conversations_takes_three_statements_whatever_the_page(pool: My
     assert_eq!(members_count, 3);
 
     // Opening a direct conversation: authentication, the users check, then
-    // BEGIN, the conversation, its participants, COMMIT, and the caller's view
-    // (conversation, participants). Opening it again finds it.
+    // BEGIN, the conversation, its participants, the events for connected
+    // recipients, COMMIT, and the caller's view (conversation, participants).
+    // Opening it again finds it. Adding queues `joined` and `updated`.
     let bob = app.user("bob-direct").await;
     let open = || {
         app.post(
@@ -555,11 +556,11 @@ async fn listing_conversations_takes_three_statements_whatever_the_page(pool: My
     };
     let (opened, open_count) = count_statements(open()).await;
     assert_eq!(opened.status, 201);
-    assert_eq!(open_count, 8);
+    assert_eq!(open_count, 9);
     let (again, again_count) = count_statements(open()).await;
     assert_eq!(again.status, 200);
     println!("open direct: {open_count} statements, {again_count} when it exists");
-    assert_eq!(again_count, 11);
+    assert_eq!(again_count, 12);
 
     let carol = app.user("carol-added").await;
     let (added, add_count) = count_statements(app.post(
@@ -570,5 +571,5 @@ async fn listing_conversations_takes_three_statements_whatever_the_page(pool: My
     .await;
     assert_eq!(added.status, 200);
     println!("add participants: {add_count} statements");
-    assert_eq!(add_count, 11);
+    assert_eq!(add_count, 13);
 }

@@ -166,7 +166,7 @@ async fn data_written_under_the_old_schema_migrates_to_the_sync_model(pool: MySq
 
     // And the API reads it: Ben's conversations by activity, nothing unread.
     let app = api_tests::TestApp::new(pool);
-    let token = app.state.tokens.issue(2, shared::time::now()).unwrap();
+    let token = app.state.tokens.issue(2, None, shared::time::now()).unwrap();
     let listed = app.get("/api/conversations", Some(&token)).await;
     assert_eq!(listed.status, 200, "{:?}", listed.body);
     let results = listed.body["results"].as_array().unwrap();
@@ -175,4 +175,20 @@ async fn data_written_under_the_old_schema_migrates_to_the_sync_model(pool: MySq
     assert_eq!(results[0]["unread_count"], 0);
     assert_eq!(results[0]["last_message"]["id"], 107);
     assert_eq!(results[0]["last_message"]["seq"], 3);
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_migration_lock_name_fits_mysqls_64_characters_for_any_database_name(
+    pool: MySqlPool,
+) {
+    // MySQL refuses GET_LOCK names over 64 characters (error 3057); a
+    // database name may itself have 64.
+    let expression = shared::migration_lock!().replace("DATABASE()", "REPEAT('d', 64)");
+    let length: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT CHAR_LENGTH({expression})"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(length <= 64, "{length} characters");
 }

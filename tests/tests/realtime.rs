@@ -303,10 +303,14 @@ async fn a_send_costs_the_same_statements_whether_anyone_listens_or_not(pool: My
     ))
     .await;
     assert_eq!(sent.status, 201);
-    assert_eq!(
-        next_json(&mut socket).await["message"]["body"],
-        "bob is here"
-    );
+    // A fresh connection may be sent what it caught up on just before.
+    let event = loop {
+        let event = next_json(&mut socket).await;
+        if event["message"]["body"] != "nobody here" {
+            break event;
+        }
+    };
+    assert_eq!(event["message"]["body"], "bob is here");
     assert_silent(&mut outsider, Duration::from_millis(300)).await;
     // Authentication, the send's five, and the look for listeners after the
     // commit; delivery itself is the fan-out function's.

@@ -341,8 +341,10 @@ async fn unread_counts_follow_markers_sends_and_joins(pool: MySqlPool) {
     let (_, statements) =
         count_statements(app.get("/api/conversations/unread", Some(&bob.access))).await;
     assert_eq!(statements, 2);
+    // Authentication, the marker's read and move, and the event queued for
+    // the reader's open connections.
     let (_, statements) = count_statements(read(json!(6))).await;
-    assert_eq!(statements, 3);
+    assert_eq!(statements, 4);
     // Not a participant: 404.
     let stranger = app.user("stranger").await;
     let hidden = app

@@ -4,9 +4,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
-use shared::store::refresh_tokens::{self, Rotation};
+use shared::access_token::hex;
+use shared::store::refresh_tokens::{self, FamilyId, Rotation};
 use shared::store::users::User;
-use shared::{ApiError, AppState, RequestCtx, respond, secret, time};
+use shared::{ApiError, AppState, RequestCtx, realtime, respond, secret, time};
 use sqlx::MySqlConnection;
 
 /// The body of a successful login or refresh.
@@ -49,13 +50,14 @@ fn refresh_expiry(state: &AppState, now: DateTime<Utc>) -> Result<DateTime<Utc>,
 fn token_pair(
     state: &AppState,
     user: User,
+    session: FamilyId,
     refresh_token: String,
     now: DateTime<Utc>,
 ) -> Result<TokenPair, ApiError> {
     Ok(TokenPair {
         access_token: state
             .tokens
-            .issue(user.id, now)
+            .issue(user.id, Some(session), now)
             .map_err(ApiError::internal)?,
         refresh_token,
         token_type: "Bearer",
@@ -72,16 +74,17 @@ pub async fn start(
 ) -> Result<TokenPair, ApiError> {
     let now = time::now();
     let refresh_token = secret::random_token();
+    let session: FamilyId = secret::random_bytes::<16>();
     refresh_tokens::start_family(
         conn,
         user.id,
-        secret::random_bytes::<16>(),
+        session,
         secret::digest_token(&refresh_token),
         now,
         refresh_expiry(state, now)?,
     )
     .await?;
-    token_pair(state, user, refresh_token, now)
+    token_pair(state, user, session, refresh_token, now)
 }
 
 /// `POST /api/auth/refresh`
@@ -104,33 +107,35 @@ pub async fn refresh(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     )
     .await?;
     match rotation {
-        Rotation::Rotated(user) => Ok(respond::ok(&token_pair(state, user, next, now)?)),
+        Rotation::Rotated { user, family } => Ok(respond::ok(&token_pair(
+            state, user, family, next, now,
+        )?)),
         Rotation::Reused { user_id, family } => {
             tracing::warn!(
                 user_id,
                 family = %hex(&family),
                 "a spent refresh token was presented again; its family is revoked"
             );
+            let management = ctx.state.management.clone();
+            realtime::end_sessions(management.as_deref(), ctx.db.conn().await?, &[family]).await?;
             Err(ApiError::Unauthorized(INVALID_REFRESH))
         }
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
     }
 }
 
-/// A family id as the logs name it.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `POST /api/auth/logout`: ends the presented token's family. Unknown tokens
 /// get the same 204, so logout is safe to repeat.
 pub async fn logout(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let presented = ctx.json::<RefreshBody>()?.token()?;
-    refresh_tokens::revoke_family_of(
-        ctx.db.conn().await?,
-        &secret::digest_token(&presented),
-        time::now(),
-    )
-    .await?;
+    let conn = ctx.db.conn().await?;
+    let ended =
+        refresh_tokens::revoke_family_of(conn, &secret::digest_token(&presented), time::now())
+            .await?;
+    if let Some(session) = ended {
+        let management = ctx.state.management.clone();
+        realtime::end_sessions(management.as_deref(), conn, &[session]).await?;
+    }
     Ok(respond::no_content())
 }

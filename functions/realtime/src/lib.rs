@@ -115,25 +115,10 @@ async fn connect(
     }
     let cap = state.config.max_connections_per_user;
     match connections::beyond_newest(conn, user.id, cap).await {
-        Ok(oldest) => close_all(state, conn, &oldest).await,
+        Ok(oldest) => realtime::close(state.management.as_deref(), conn, &oldest).await,
         Err(err) => tracing::warn!(error = %err, "could not read a user's connections"),
     }
     (Some(user.username), Ok(None))
-}
-
-/// Closes connections through the Management API and forgets them; the
-/// gateway's `$disconnect` may come later, or never.
-pub async fn close_all(state: &AppState, conn: &mut MySqlConnection, connection_ids: &[String]) {
-    for connection_id in connection_ids {
-        if let Some(management) = &state.management
-            && let Err(err) = management.close(connection_id).await
-        {
-            tracing::warn!(connection_id, error = format!("{err:#}"), "could not close a connection");
-        }
-        if let Err(err) = connections::delete_connection(conn, connection_id).await {
-            tracing::warn!(connection_id, error = %err, "could not forget a connection");
-        }
-    }
 }
 
 /// `$disconnect`: best effort on API Gateway's side, so publishing also
@@ -160,7 +145,8 @@ async fn default(
     match connections::connection_username(conn, connection_id).await {
         Ok(Some(username)) => (Some(username), Ok(Some(frames::answer(body.unwrap_or(""))))),
         Ok(None) => {
-            close_all(state, conn, &[connection_id.to_string()]).await;
+            let forgotten = [connection_id.to_string()];
+            realtime::close(state.management.as_deref(), conn, &forgotten).await;
             (
                 None,
                 Ok(Some(frames::error("This connection is closed: open a new one."))),

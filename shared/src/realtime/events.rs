@@ -110,3 +110,59 @@ impl Event {
         Bytes::from(truncated.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn conversation(participants: usize, name: &str) -> Conversation {
+        Conversation {
+            id: 7,
+            title: Some(name.into()),
+            direct: false,
+            created_by: Some(1),
+            created_at: Utc::now(),
+            participants: (0..participants as i64)
+                .map(|id| PublicUser {
+                    id,
+                    username: name.into(),
+                    first_name: name.into(),
+                    last_name: name.into(),
+                })
+                .collect(),
+            participant_count: participants as i64,
+            last_message: None,
+            last_seq: 0,
+            last_version: 0,
+            last_read_seq: 0,
+            unread_count: 0,
+        }
+    }
+
+    #[test]
+    fn a_conversation_event_over_128_kb_goes_as_a_truncated_notice() {
+        // 100 inline participants with names of 150 four-byte characters.
+        let long = "😀".repeat(150);
+        let event = Event::ConversationUpdated {
+            conversation: conversation(100, &long),
+        };
+        assert!(serde_json::to_string(&event).unwrap().len() > MAX_FRAME_BYTES);
+        let frame: serde_json::Value = serde_json::from_slice(&event.frame()).unwrap();
+        assert_eq!(
+            frame,
+            json!({"type": "conversation.updated", "conversation_id": 7, "truncated": true})
+        );
+    }
+
+    #[test]
+    fn a_conversation_event_within_the_limit_goes_whole() {
+        let event = Event::ConversationJoined {
+            conversation: conversation(3, "ann"),
+        };
+        let frame: serde_json::Value = serde_json::from_slice(&event.frame()).unwrap();
+        assert_eq!(frame["type"], "conversation.joined");
+        assert_eq!(frame["conversation"]["participants"][2]["username"], "ann");
+    }
+}

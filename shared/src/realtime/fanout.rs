@@ -24,6 +24,12 @@ use crate::store::delivery::{self, OutboxKind, Queued, Recipient};
 use crate::store::messages::Message;
 use crate::store::{conversations, messages, realtime as connections};
 
+/// How many changes before a nudge's own a pass still looks at: nudges of
+/// changes that committed close together may reach the queue in another
+/// order than their versions, and a shard that has never delivered starts
+/// this far back.
+const REORDER_WINDOW: i64 = 200;
+
 #[derive(Debug, Clone)]
 pub struct FanoutSettings {
     /// Posts in flight at once in one pass.
@@ -101,7 +107,11 @@ async fn pass(
         since,
     } = *nudge;
     let mut tx = conn.begin().await?;
-    let delivered = delivery::lock_cursor(&mut tx, conversation_id, shard, since).await?;
+    let start = (since - REORDER_WINDOW).max(0);
+    let cursor = delivery::lock_cursor(&mut tx, conversation_id, shard, start).await?;
+    // A cursor further behind than the window lagged while nobody listened:
+    // every change in between was made with no connection to deliver to.
+    let delivered = cursor.max(start);
     let changes = messages::log_since(&mut tx, conversation_id, delivered, settings.batch).await?;
     let queued = delivery::queued(&mut tx, conversation_id, shard, shards, settings.batch).await?;
     let participants =

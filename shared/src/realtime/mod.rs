@@ -26,10 +26,6 @@ pub use queue::{DeliveryQueue, Nudge};
 /// A ticket opens one connection within this time of being issued.
 pub const TICKET_TTL_SECONDS: i64 = 60;
 
-/// How many participants one delivery shard serves before a conversation's
-/// connections are split over more shards.
-pub const USERS_PER_SHARD: i64 = 250;
-
 /// The most shards one conversation's delivery is split over.
 pub const MAX_SHARDS: i64 = 8;
 
@@ -65,9 +61,11 @@ pub async fn redeem_ticket(
     store::consume_ticket(conn, &secret::digest_token(ticket), now).await
 }
 
-/// How many shards deliver a conversation of `participants`.
-pub fn shards_for(participants: i64) -> i64 {
-    ((participants + USERS_PER_SHARD - 1) / USERS_PER_SHARD).clamp(1, MAX_SHARDS)
+/// How many shards deliver a conversation of `participants`, each serving
+/// at most `users_per_shard` of them (up to [`MAX_SHARDS`]).
+pub fn shards_for(participants: i64, users_per_shard: u32) -> i64 {
+    let per_shard = i64::from(users_per_shard.max(1));
+    ((participants + per_shard - 1) / per_shard).clamp(1, MAX_SHARDS)
 }
 
 /// After a change of a conversation has committed: nudges every delivery
@@ -79,6 +77,7 @@ pub async fn announce(
     queue: &DeliveryQueue,
     conversation_id: i64,
     version: Option<i64>,
+    users_per_shard: u32,
 ) -> anyhow::Result<()> {
     let Some(audience) = delivery::audience(conn, conversation_id).await? else {
         return Ok(());
@@ -87,7 +86,7 @@ pub async fn announce(
         return Ok(());
     }
     let since = version.map_or(audience.last_version, |v| v - 1);
-    let shards = shards_for(i64::from(audience.participant_count));
+    let shards = shards_for(i64::from(audience.participant_count), users_per_shard);
     let nudges: Vec<Nudge> = (0..shards)
         .map(|shard| Nudge {
             conversation_id,
@@ -97,4 +96,35 @@ pub async fn announce(
         })
         .collect();
     queue.send(&nudges).await
+}
+
+/// Closes connections through the Management API and forgets them; the
+/// gateway's `$disconnect` may come later, or never. Without a Management
+/// API they are only forgotten.
+pub async fn close(
+    management: Option<&ManagementApi>,
+    conn: &mut MySqlConnection,
+    connection_ids: &[String],
+) {
+    for connection_id in connection_ids {
+        if let Some(management) = management
+            && let Err(err) = management.close(connection_id).await
+        {
+            tracing::warn!(connection_id, error = format!("{err:#}"), "could not close a connection");
+        }
+        if let Err(err) = store::delete_connection(conn, connection_id).await {
+            tracing::warn!(connection_id, error = %err, "could not forget a connection");
+        }
+    }
+}
+
+/// Closes every connection opened in one of `sessions`, which have ended.
+pub async fn end_sessions(
+    management: Option<&ManagementApi>,
+    conn: &mut MySqlConnection,
+    sessions: &[FamilyId],
+) -> Result<(), sqlx::Error> {
+    let connections = store::of_sessions(conn, sessions).await?;
+    close(management, conn, &connections).await;
+    Ok(())
 }

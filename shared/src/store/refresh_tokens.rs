@@ -11,8 +11,9 @@ pub type TokenDigest = [u8; 32];
 
 /// The outcome of presenting a refresh token for rotation.
 pub enum Rotation {
-    /// The token was live; it is now spent and `User` may have a new one.
-    Rotated(User),
+    /// The token was live; it is now spent and `user` may have a new one in
+    /// the same session.
+    Rotated { user: User, family: FamilyId },
     /// A spent token came back: the family has been revoked.
     Reused { user_id: i64, family: FamilyId },
     /// Unknown, expired, or of a revoked family.
@@ -122,7 +123,11 @@ pub async fn rotate(
         .await?;
     insert_token(&mut tx, &row.family_id, next, now, expires_at).await?;
     tx.commit().await?;
-    Ok(Rotation::Rotated(row.user))
+    let family = FamilyId::try_from(row.family_id.as_slice()).unwrap_or_default();
+    Ok(Rotation::Rotated {
+        user: row.user,
+        family,
+    })
 }
 
 async fn revoke_family_in(
@@ -145,14 +150,19 @@ pub async fn revoke_family_of(
     conn: &mut MySqlConnection,
     presented: &TokenDigest,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE refresh_token_families f JOIN refresh_tokens t ON t.family_id = f.id \
-         SET f.revoked_at = ? WHERE t.token_hash = ? AND f.revoked_at IS NULL",
-    )
-    .bind(now.naive_utc())
-    .bind(&presented[..])
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+) -> Result<Option<FamilyId>, sqlx::Error> {
+    let family: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = ?")
+            .bind(&presented[..])
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(family) = family else {
+        return Ok(None);
+    };
+    sqlx::query("UPDATE refresh_token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now.naive_utc())
+        .bind(&family[..])
+        .execute(&mut *conn)
+        .await?;
+    Ok(FamilyId::try_from(family.as_slice()).ok())
 }

@@ -16,6 +16,11 @@ pub struct User {
     pub last_name: String,
     #[serde(serialize_with = "crate::time::serialize")]
     pub created_at: DateTime<Utc>,
+    /// The session the caller's access token was issued in, when the
+    /// account is the caller's.
+    #[serde(skip)]
+    #[sqlx(skip)]
+    pub session: Option<crate::store::refresh_tokens::FamilyId>,
 }
 
 /// What other users may see of an account: no email.
