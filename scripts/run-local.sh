@@ -2,7 +2,9 @@
 # Runs the whole product on one machine: the HTTP API on http://127.0.0.1:9000
 # (`cargo lambda watch`, the same routes as API Gateway) and the WebSocket API
 # on ws://127.0.0.1:9001 (the local gateway, API Gateway's protocol, invoking
-# the realtime function). Needs a MySQL or MariaDB at DATABASE_URL (default:
+# the realtime function). The local gateway also serves the SQS delivery
+# queue on the same address and hands its messages to the fan-out function,
+# as Lambda's SQS trigger does in the cloud. Needs a MySQL or MariaDB at DATABASE_URL (default:
 # root on 127.0.0.1:3306, database `messaging`, created if missing).
 # PORT and WEBSOCKET_PORT move the two addresses.
 set -euo pipefail
@@ -36,6 +38,8 @@ export REQUEST_LOG_FILE="${REQUEST_LOG_FILE:-$PWD/user_requests.log}"
 # credentials; the local gateway checks no signature.
 export WEBSOCKET_URL="${WEBSOCKET_URL:-ws://127.0.0.1:$ws_port}"
 export WEBSOCKET_MANAGEMENT_URL="${WEBSOCKET_MANAGEMENT_URL:-http://127.0.0.1:$ws_port}"
+export DELIVERY_QUEUE_URL="${DELIVERY_QUEUE_URL:-http://127.0.0.1:$ws_port/000000000000/delivery.fifo}"
+export DELIVERY_QUEUE_ENDPOINT="${DELIVERY_QUEUE_ENDPOINT:-http://127.0.0.1:$ws_port}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
@@ -44,7 +48,7 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
 # compiles silently on its first request. Each function is built as `cargo
 # lambda watch` runs it (`cargo run --bin NAME`), so the build is reused.
 echo "Building the functions and the local gateway..." >&2
-for bin in auth conversations messages realtime; do
+for bin in auth conversations messages realtime fanout; do
   cargo build --bin "$bin"
 done
 cargo build --bin migrate --bin local-gateway
@@ -61,7 +65,7 @@ trap 'exit 130' INT TERM
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$http_port" --disable-cors &
 pids+=($!)
 GATEWAY_ADDRESS="127.0.0.1:$ws_port" LAMBDA_INVOKE_URL="http://127.0.0.1:$http_port" \
-  ./target/debug/local-gateway &
+  DELIVERY_QUEUE_NAME="${DELIVERY_QUEUE_URL##*/}" ./target/debug/local-gateway &
 pids+=($!)
 
 # Ready once the health check answers through the HTTP API and the gateway

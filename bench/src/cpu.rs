@@ -41,6 +41,8 @@ pub fn database_pid() -> Option<String> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Split {
     pub server: f64,
+    /// The fan-out function, which makes every Management API post.
+    pub fanout: f64,
     pub gateway_and_listeners: f64,
     pub load_generator: f64,
     pub database: f64,
@@ -49,16 +51,18 @@ pub struct Split {
 /// A reading to subtract from a later one.
 pub struct Reading {
     server_pid: String,
+    fanout_pid: String,
     database_pid: Option<String>,
     at: Split,
 }
 
 impl Reading {
-    pub fn take(server_pid: u32) -> anyhow::Result<Self> {
-        let server_pid = server_pid.to_string();
+    pub fn take(server_pid: u32, fanout_pid: u32) -> anyhow::Result<Self> {
+        let (server_pid, fanout_pid) = (server_pid.to_string(), fanout_pid.to_string());
         let database_pid = database_pid();
         let at = Split {
             server: seconds(&server_pid, false)?,
+            fanout: seconds(&fanout_pid, false)?,
             gateway_and_listeners: seconds("self", false)?,
             load_generator: seconds("self", true)?,
             database: match &database_pid {
@@ -68,19 +72,21 @@ impl Reading {
         };
         Ok(Reading {
             server_pid,
+            fanout_pid,
             database_pid,
             at,
         })
     }
 
     pub fn since(&self) -> anyhow::Result<Split> {
-        let now = Reading::take(self.server_pid.parse()?)?;
+        let now = Reading::take(self.server_pid.parse()?, self.fanout_pid.parse()?)?;
         let database = match (&self.database_pid, &now.database_pid) {
             (Some(a), Some(b)) if a == b => now.at.database - self.at.database,
             _ => 0.0,
         };
         Ok(Split {
             server: now.at.server - self.at.server,
+            fanout: now.at.fanout - self.at.fanout,
             gateway_and_listeners: now.at.gateway_and_listeners - self.at.gateway_and_listeners,
             load_generator: now.at.load_generator - self.at.load_generator,
             database,

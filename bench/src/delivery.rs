@@ -1,7 +1,8 @@
-//! Real-time delivery through the local WebSocket gateway: the realtime
-//! function's release binary behind it (under the Runtime API emulator), the
-//! gateway in this process, WebSocket listeners, and the publisher the
-//! functions use pointed at the gateway's Management API.
+//! Real-time delivery through the local gateway: the realtime and fan-out
+//! functions' release binaries behind it (under the Runtime API emulator),
+//! the gateway in this process (WebSocket API, Management API, delivery
+//! queue and its trigger), WebSocket listeners, and the delivery queue the
+//! functions nudge.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use api_tests::runtime_api::LambdaProcess;
-use api_tests::websocket::management_client;
+use api_tests::websocket::{DELIVERY_QUEUE, queue_client};
 use futures_util::StreamExt;
 use local_gateway::Settings;
 use serde_json::Value;
-use shared::realtime::Publisher;
+use shared::realtime::DeliveryQueue;
 use sqlx::MySqlPool;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -28,28 +29,47 @@ const FRAME_WAIT: Duration = Duration::from_secs(10);
 pub struct Realtime {
     pub gateway: SocketAddr,
     function: LambdaProcess,
+    pub fanout: LambdaProcess,
     serving: JoinHandle<()>,
 }
 
+/// Fan-out batches in flight at once, as the event source mapping's
+/// maximum concurrency.
+const FANOUT_CONCURRENCY: usize = 4;
+
 impl Realtime {
-    pub async fn start(binary: &Path, env: &[(&str, String)]) -> anyhow::Result<Self> {
-        let function = LambdaProcess::spawn_binary(binary, "realtime", env).await;
+    /// `release` holds the function binaries; `env` is their environment.
+    pub async fn start(release: &Path, env: &[(&str, String)]) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let gateway = listener.local_addr()?;
+        let mut env: Vec<(&str, String)> = env.to_vec();
+        env.extend([
+            ("WEBSOCKET_MANAGEMENT_URL", format!("http://{gateway}")),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "local".into()),
+            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ]);
+        let function =
+            LambdaProcess::spawn_binary(&release.join("realtime"), "realtime", &env).await;
+        let fanout = LambdaProcess::spawn_binary(&release.join("fanout"), "fanout", &env).await;
         let settings = Settings {
             invoke_url: format!("http://{}", function.api.addr),
+            delivery_queue: Some(DELIVERY_QUEUE.into()),
+            fanout_invoke_url: Some(format!("http://{}", fanout.api.addr)),
+            fanout_concurrency: FANOUT_CONCURRENCY,
             ..Settings::default()
         };
         let serving = tokio::spawn(local_gateway::serve(listener, settings));
         Ok(Realtime {
             gateway,
             function,
+            fanout,
             serving,
         })
     }
 
-    pub fn publisher(&self) -> Publisher {
-        Publisher::new(management_client(self.gateway))
+    pub fn delivery_queue(&self) -> DeliveryQueue {
+        delivery_queue(self.gateway)
     }
 
     pub fn websocket_url(&self) -> String {
@@ -59,7 +79,16 @@ impl Realtime {
     pub async fn stop(self) {
         self.serving.abort();
         self.function.stop().await;
+        self.fanout.stop().await;
     }
+}
+
+/// The delivery queue served by the gateway at `gateway`.
+pub fn delivery_queue(gateway: SocketAddr) -> DeliveryQueue {
+    DeliveryQueue::new(
+        queue_client(gateway),
+        local_gateway::queue_url(gateway, DELIVERY_QUEUE),
+    )
 }
 
 /// Waits until the gateway has reported every closed connection to the
@@ -83,20 +112,30 @@ pub async fn all_disconnected(pool: &MySqlPool) -> anyhow::Result<()> {
 }
 
 /// Opens a WebSocket at a ticket URL and, until the socket closes, reports
-/// each `message.created` frame's message id and arrival time to `frames`.
+/// each `message.created` frame's message id and arrival time to `frames`,
+/// and counts in `out_of_order` every message event whose version is not
+/// above the last one this connection saw.
 pub async fn listen(
     url: &str,
     frames: mpsc::UnboundedSender<(i64, Instant)>,
+    out_of_order: Arc<AtomicU64>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let socket = open(url).await?;
     Ok(tokio::spawn(async move {
         let (_, mut incoming) = socket.split();
+        let mut last_version = 0;
         while let Some(Ok(frame)) = incoming.next().await {
             let at = Instant::now();
             let Message::Text(text) = frame else { continue };
             let Ok(event) = serde_json::from_str::<Value>(&text) else {
                 continue;
             };
+            if let Some(version) = event["version"].as_i64() {
+                if version <= last_version {
+                    out_of_order.fetch_add(1, Ordering::Relaxed);
+                }
+                last_version = last_version.max(version);
+            }
             if event["type"] == "message.created"
                 && let Some(id) = event["message"]["id"].as_i64()
             {
@@ -144,6 +183,13 @@ pub struct Latency {
     pub listeners: usize,
     pub after_answer_ms: Vec<f64>,
     pub from_start_ms: Vec<f64>,
+    /// Each send's answer time with the listeners connected.
+    pub answer_ms: Vec<f64>,
+    /// The same sends' answer times with nobody connected.
+    pub quiet_answer_ms: Vec<f64>,
+    /// Message events that came at or below a version the connection had
+    /// already seen.
+    pub out_of_order: u64,
 }
 
 fn signed_ms(later: Instant, earlier: Instant) -> f64 {
@@ -187,6 +233,22 @@ where
         }
         latency.after_answer_ms.push(signed_ms(last, answered));
         latency.from_start_ms.push(signed_ms(last, started));
+        latency.answer_ms.push(signed_ms(answered, started));
     }
     Ok(latency)
+}
+
+/// Each of `sends` sends' answer time, one after another.
+pub async fn answer_times<F, Fut>(sends: usize, mut send: F) -> anyhow::Result<Vec<f64>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut times = Vec::with_capacity(sends);
+    for _ in 0..sends {
+        let started = Instant::now();
+        send().await?;
+        times.push(signed_ms(Instant::now(), started));
+    }
+    Ok(times)
 }

@@ -42,7 +42,9 @@ const DATABASE: &str = "messaging_bench";
 const PORT: u16 = 18_080;
 const CONCURRENCY: u32 = 32;
 /// Sends whose frames the delivery measurement times at every listener.
-const DELIVERY_SENDS: usize = 1_000;
+const DELIVERY_SENDS: usize = 200;
+/// Connections each member of the delivery measurement's conversation opens.
+const ROOM_CONNECTIONS_EACH: usize = 2;
 
 fn server_url() -> String {
     std::env::var("BENCH_DATABASE_SERVER").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
@@ -105,12 +107,11 @@ async fn serve() -> anyhow::Result<()> {
         Err(_) => PORT,
     };
     let mut state = AppState::new(config.clone(), db::pool(&config.database)?);
-    // Real-time delivery on, through the local gateway at this address.
+    // Real-time delivery on, through the delivery queue of the local gateway
+    // at this address.
     if let Ok(gateway) = std::env::var("BENCH_GATEWAY") {
         let gateway = gateway.parse().context("BENCH_GATEWAY")?;
-        state = state.with_publisher(shared::realtime::Publisher::new(
-            api_tests::websocket::management_client(gateway),
-        ));
+        state = state.with_delivery(delivery::delivery_queue(gateway));
     }
     server::serve(state, ([127, 0, 0, 1], port).into()).await
 }
@@ -202,7 +203,7 @@ async fn ticket_url(gateway: &Gateway, state: &AppState, user_id: i64) -> anyhow
     let request = Request {
         method: "POST",
         path: "/api/realtime/tickets".into(),
-        token: Some(state.tokens.issue(user_id, time::now())?),
+        token: Some(state.tokens.issue(user_id, None, time::now())?),
         body: None,
         expect_success: true,
         spread: Vec::new(),
@@ -265,7 +266,8 @@ async fn realtime_round(
     round: usize,
 ) -> anyhow::Result<()> {
     let ticket =
-        shared::realtime::issue_ticket(&mut *pool.acquire().await?, user_id, time::now()).await?;
+        shared::realtime::issue_ticket(&mut *pool.acquire().await?, user_id, None, time::now())
+            .await?;
     let connection_id = format!("bench-{round}");
     for (fixture, ticket) in [
         ("apigw-websocket-connect.json", Some(ticket.as_str())),
@@ -338,9 +340,9 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
 
     let state = AppState::new(config(CONCURRENCY), pool.clone());
     let gateway = Gateway::new();
-    let reader_token = state.tokens.issue(data.reader.id, time::now())?;
-    let pager_token = state.tokens.issue(data.pager.id, time::now())?;
-    let busy_token = state.tokens.issue(data.busy.id, time::now())?;
+    let reader_token = state.tokens.issue(data.reader.id, None, time::now())?;
+    let pager_token = state.tokens.issue(data.pager.id, None, time::now())?;
+    let busy_token = state.tokens.issue(data.busy.id, None, time::now())?;
     let (big_version,): (i64,) =
         sqlx::query_as("SELECT last_version FROM conversations WHERE id = ?")
             .bind(data.big_conversation)
@@ -577,13 +579,14 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
             scratch.join("functions.log").display().to_string(),
         ),
     ];
-    let realtime = delivery::Realtime::start(&root.join("target/release/realtime"), &function_env)
+    let realtime = delivery::Realtime::start(&root.join("target/release"), &function_env)
         .await
-        .context("the realtime function and the local gateway")?;
+        .context("the realtime and fan-out functions and the local gateway")?;
     let mut realtime_config = config(CONCURRENCY);
     realtime_config.websocket_url = Some(realtime.websocket_url());
     let realtime_state =
-        AppState::new(realtime_config, pool.clone()).with_publisher(realtime.publisher());
+        AppState::new(realtime_config, pool.clone()).with_delivery(realtime.delivery_queue());
+    let fanout_pid = realtime.fanout.pid().context("fan-out pid")?;
 
     // The spread send again with delivery on: first with nobody connected,
     // then with both listeners of every conversation connected.
@@ -609,7 +612,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         all[all.len() / 2]
     };
     let fan_out_server = server.id().context("server pid")?;
-    let reading = cpu::Reading::take(fan_out_server)?;
+    let reading = cpu::Reading::take(fan_out_server, fanout_pid)?;
     let all = load_off_runtime(spread_send.clone()).await??;
     let cpu_without_listeners = reading.since()?;
     let sends_without_listeners = answered(&all);
@@ -621,7 +624,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         let url = ticket_url(&gateway, &realtime_state, listener.id).await?;
         counting.push(delivery::count_frames(&url, Arc::clone(&frames)).await?);
     }
-    let reading = cpu::Reading::take(fan_out_server)?;
+    let reading = cpu::Reading::take(fan_out_server, fanout_pid)?;
     let all = load_off_runtime(spread_send.clone()).await??;
     let cpu_with_listeners = reading.since()?;
     let sends_with_listeners = answered(&all);
@@ -634,15 +637,8 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     counting.iter().for_each(JoinHandle::abort);
     delivery::all_disconnected(&pool).await?;
 
-    // One sender, 100 listeners in its conversation, one send at a time.
-    eprintln!("delivery to {} listeners...", data.room_listeners.len());
-    let (frames_in, mut frames_out) = tokio::sync::mpsc::unbounded_channel();
-    let mut listening = Vec::new();
-    for listener in &data.room_listeners {
-        let url = ticket_url(&gateway, &realtime_state, listener.id).await?;
-        listening.push(delivery::listen(&url, frames_in.clone()).await?);
-    }
-    drop(frames_in);
+    // One sender in a conversation of 1,000 members, one send at a time:
+    // first with nobody connected, then with two connections per member.
     let room_send = Request {
         method: "POST",
         path: format!("/api/conversations/{}/messages", data.room),
@@ -652,9 +648,36 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         spread: Vec::new(),
     };
     let (g, s, r) = (&gateway, &realtime_state, &room_send);
-    let latency = delivery::measure(
+    eprintln!(
+        "a conversation of {} members, nobody connected...",
+        data.room_listeners.len() + 1
+    );
+    let quiet_answers = delivery::answer_times(DELIVERY_SENDS, move || async move {
+        let (status, body, _) = in_process(g, s, r).await;
+        if status != 201 {
+            bail!("a send to the room answered {status}: {body}");
+        }
+        Ok(())
+    })
+    .await?;
+    eprintln!(
+        "delivery to {} connections...",
+        data.room_listeners.len() * ROOM_CONNECTIONS_EACH
+    );
+    let (frames_in, mut frames_out) = tokio::sync::mpsc::unbounded_channel();
+    let out_of_order = Arc::new(AtomicU64::new(0));
+    let mut listening = Vec::new();
+    for listener in &data.room_listeners {
+        for _ in 0..ROOM_CONNECTIONS_EACH {
+            let url = ticket_url(&gateway, &realtime_state, listener.id).await?;
+            listening
+                .push(delivery::listen(&url, frames_in.clone(), Arc::clone(&out_of_order)).await?);
+        }
+    }
+    drop(frames_in);
+    let mut latency = delivery::measure(
         DELIVERY_SENDS,
-        data.room_listeners.len(),
+        data.room_listeners.len() * ROOM_CONNECTIONS_EACH,
         &mut frames_out,
         move || async move {
             let (status, body, _) = in_process(g, s, r).await;
@@ -666,6 +689,8 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     )
     .await?;
     listening.iter().for_each(JoinHandle::abort);
+    latency.quiet_answer_ms = quiet_answers;
+    latency.out_of_order = out_of_order.load(Ordering::Relaxed);
     delivery::all_disconnected(&pool).await?;
     realtime.stop().await;
     let delivery = Delivery {

@@ -31,7 +31,7 @@ pub struct DataSet {
 }
 
 pub const BUSY_CONVERSATIONS: i64 = 1_000;
-pub const ROOM_LISTENERS: usize = 100;
+pub const ROOM_LISTENERS: usize = 999;
 
 async fn insert_user(
     pool: &MySqlPool,
@@ -58,6 +58,7 @@ async fn insert_user(
         first_name: String::new(),
         last_name: String::new(),
         created_at: at,
+        session: None,
     })
 }
 

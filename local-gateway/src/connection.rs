@@ -16,8 +16,8 @@ use hyper::header::{
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tokio::sync::mpsc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -213,7 +213,8 @@ async fn run(
     let in_flight = Arc::new(tokio::sync::Semaphore::new(FRAMES_IN_FLIGHT));
     let ends = Instant::now() + gateway.settings.max_lifetime;
     let mut idle_until = Instant::now() + gateway.settings.idle_timeout;
-    let close = |code: CloseCode, reason: &'static str| Message::Close(Some(close_frame(code, reason)));
+    let close =
+        |code: CloseCode, reason: &'static str| Message::Close(Some(close_frame(code, reason)));
     let (code, reason, farewell) = loop {
         tokio::select! {
             () = open.closing.notified() => {

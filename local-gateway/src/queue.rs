@@ -102,7 +102,10 @@ impl Queues {
             .and_then(|v| v.strip_prefix("AmazonSQS."))
             .unwrap_or_default()
             .to_string();
-        let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect().await {
+        let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+            .collect()
+            .await
+        {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return error(refuse("RequestTooLarge", "The request is too large.")),
         };
@@ -224,7 +227,10 @@ impl Queues {
 
     async fn receive(&self, body: &Value) -> Result<Value, Refusal> {
         let url = text(body, "QueueUrl")?;
-        let max = body["MaxNumberOfMessages"].as_u64().unwrap_or(1).clamp(1, 10) as usize;
+        let max = body["MaxNumberOfMessages"]
+            .as_u64()
+            .unwrap_or(1)
+            .clamp(1, 10) as usize;
         let wait = Duration::from_secs(body["WaitTimeSeconds"].as_u64().unwrap_or(0).min(20));
         let until = Instant::now() + wait;
         loop {

@@ -165,7 +165,11 @@ impl RequestCtx {
             Err(err) => Err(err.into()),
         };
         if let Err(err) = announced {
-            tracing::warn!(conversation_id, error = format!("{err:#}"), "delivery not nudged");
+            tracing::warn!(
+                conversation_id,
+                error = format!("{err:#}"),
+                "delivery not nudged"
+            );
         }
     }
 }

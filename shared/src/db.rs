@@ -122,7 +122,8 @@ pub async fn migrate(pool: &MySqlPool) -> anyhow::Result<()> {
         .acquire()
         .await
         .context("connect to apply migrations")?;
-    let locked: Option<i64> = sqlx::query_scalar(concat!("SELECT GET_LOCK(", migration_lock!(), ", ?)"))
+    let locked: Option<i64> =
+        sqlx::query_scalar(concat!("SELECT GET_LOCK(", migration_lock!(), ", ?)"))
             .bind(MIGRATION_LOCK_TIMEOUT_SECS)
             .fetch_one(&mut *conn)
             .await

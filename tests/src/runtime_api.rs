@@ -250,11 +250,21 @@ impl LambdaProcess {
         }
     }
 
-    fn start_instance(&self, binary: &std::path::Path, name: &str, env: &[(&str, String)]) -> Child {
+    fn start_instance(
+        &self,
+        binary: &std::path::Path,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> Child {
         Self::start_on(&self.api, binary, name, env)
     }
 
-    fn start_on(api: &RuntimeApi, binary: &std::path::Path, name: &str, env: &[(&str, String)]) -> Child {
+    fn start_on(
+        api: &RuntimeApi,
+        binary: &std::path::Path,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> Child {
         let mut command = Command::new(binary);
         command
             .env_clear()

@@ -144,7 +144,10 @@ async fn a_removed_user_receives_nothing_once_the_removal_answered(pool: MySqlPo
         "after the removal answered bob received {messages_after:?} (before: {before:?})"
     );
     assert!(
-        before.iter().chain(&after).any(|e| e["type"] == "conversation.left"),
+        before
+            .iter()
+            .chain(&after)
+            .any(|e| e["type"] == "conversation.left"),
         "{before:?} {after:?}"
     );
 }
@@ -222,9 +225,7 @@ async fn reopening_a_direct_conversation_tells_the_user_it_brings_back(pool: MyS
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn a_large_group_is_split_over_shards_and_every_connection_keeps_its_order(
-    pool: MySqlPool,
-) {
+async fn a_large_group_is_split_over_shards_and_every_connection_keeps_its_order(pool: MySqlPool) {
     // Two participants per shard: eight users make four shards, each polled
     // by one of three fan-out instances.
     let stack = Stack::start_with(pool, |settings| {
@@ -305,20 +306,18 @@ async fn conversation_events_cost_a_change_the_same_statements_however_many_list
     };
     // Only the member removed from `quiet` listens.
     let _removed_members = stack.connect(&members[0]).await;
-    let (removed, one) = api_tests::count_statements(
-        app.delete(&path(quiet, members[0].id), Some(&alice.access)),
-    )
-    .await;
+    let (removed, one) =
+        api_tests::count_statements(app.delete(&path(quiet, members[0].id), Some(&alice.access)))
+            .await;
     assert_eq!(removed.status, 204);
     // Seven more listen when a member is removed from `busy`.
     let mut listeners = Vec::new();
     for member in &members[2..] {
         listeners.push(stack.connect(member).await);
     }
-    let (removed, many) = api_tests::count_statements(
-        app.delete(&path(busy, members[1].id), Some(&alice.access)),
-    )
-    .await;
+    let (removed, many) =
+        api_tests::count_statements(app.delete(&path(busy, members[1].id), Some(&alice.access)))
+            .await;
     assert_eq!(removed.status, 204);
     assert_eq!(one, many, "statements grew with the listeners");
     for socket in &mut listeners {
@@ -366,7 +365,10 @@ async fn logging_out_closes_the_sessions_connections_and_no_others(pool: MySqlPo
     let mut other_session = stack.connect(&other).await;
 
     assert_eq!(app.logout(&alice.refresh).await.status, 204);
-    assert!(closed(&mut this_session).await, "the session's socket stayed open");
+    assert!(
+        closed(&mut this_session).await,
+        "the session's socket stayed open"
+    );
     assert_eq!(stack.connections_of(alice.id).await.len(), 1);
     app.say(&other, conversation, "still here").await;
     let event = next_json(&mut other_session).await;
@@ -374,9 +376,7 @@ async fn logging_out_closes_the_sessions_connections_and_no_others(pool: MySqlPo
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn a_stolen_refresh_token_presented_again_closes_its_sessions_connections(
-    pool: MySqlPool,
-) {
+async fn a_stolen_refresh_token_presented_again_closes_its_sessions_connections(pool: MySqlPool) {
     let stack = Stack::start(pool).await;
     let app = &stack.app;
     let alice = app.user("alice").await;
@@ -384,7 +384,10 @@ async fn a_stolen_refresh_token_presented_again_closes_its_sessions_connections(
     assert_eq!(app.refresh(&alice.refresh).await.status, 200);
     // The spent token again: theft, the family is revoked.
     assert_eq!(app.refresh(&alice.refresh).await.status, 401);
-    assert!(closed(&mut socket).await, "the stolen session's socket stayed open");
+    assert!(
+        closed(&mut socket).await,
+        "the stolen session's socket stayed open"
+    );
     eventually("the connection is forgotten", || async {
         stack.connections_of(alice.id).await.is_empty()
     })
@@ -400,7 +403,10 @@ async fn an_eleventh_connection_closes_the_users_oldest(pool: MySqlPool) {
     let _third = stack.connect(&alice).await;
     let before = stack.connections_of(alice.id).await;
     let _fourth = stack.connect(&alice).await;
-    assert!(closed(&mut oldest).await, "the oldest connection stayed open");
+    assert!(
+        closed(&mut oldest).await,
+        "the oldest connection stayed open"
+    );
     let after = stack.connections_of(alice.id).await;
     assert_eq!(after.len(), 3);
     assert!(!after.contains(&before[0]));

@@ -166,7 +166,11 @@ async fn data_written_under_the_old_schema_migrates_to_the_sync_model(pool: MySq
 
     // And the API reads it: Ben's conversations by activity, nothing unread.
     let app = api_tests::TestApp::new(pool);
-    let token = app.state.tokens.issue(2, None, shared::time::now()).unwrap();
+    let token = app
+        .state
+        .tokens
+        .issue(2, None, shared::time::now())
+        .unwrap();
     let listed = app.get("/api/conversations", Some(&token)).await;
     assert_eq!(listed.status, 200, "{:?}", listed.body);
     let results = listed.body["results"].as_array().unwrap();
@@ -178,9 +182,7 @@ async fn data_written_under_the_old_schema_migrates_to_the_sync_model(pool: MySq
 }
 
 #[sqlx::test(migrations = false)]
-async fn the_migration_lock_name_fits_mysqls_64_characters_for_any_database_name(
-    pool: MySqlPool,
-) {
+async fn the_migration_lock_name_fits_mysqls_64_characters_for_any_database_name(pool: MySqlPool) {
     // MySQL refuses GET_LOCK names over 64 characters (error 3057); a
     // database name may itself have 64.
     let expression = shared::migration_lock!().replace("DATABASE()", "REPEAT('d', 64)");

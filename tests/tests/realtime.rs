@@ -151,7 +151,10 @@ async fn a_post_to_a_gone_connection_is_a_410_and_the_fan_out_forgets_it(pool: M
     );
     assert_eq!(gone.raw_response().map(|r| r.status().as_u16()), Some(410));
 
-    stack.app.say(&alice, conversation, "to every connection").await;
+    stack
+        .app
+        .say(&alice, conversation, "to every connection")
+        .await;
     assert_eq!(next_json(&mut socket).await["type"], "message.created");
     eventually("the stale connection is forgotten", || async {
         stack.connections_of(alice.id).await == live
@@ -518,10 +521,14 @@ async fn with_one_database_connection_per_instance_a_send_is_delivered_and_answe
     let mut socket = stack.connect(&alice).await;
     // As deployed: DATABASE_MAX_CONNECTIONS=1, so the look for listeners
     // must use the request's own connection.
-    let state = stack.app.production_state(1).await.with_delivery(DeliveryQueue::new(
-        queue_client(stack.gateway),
-        local_gateway::queue_url(stack.gateway, DELIVERY_QUEUE),
-    ));
+    let state = stack
+        .app
+        .production_state(1)
+        .await
+        .with_delivery(DeliveryQueue::new(
+            queue_client(stack.gateway),
+            local_gateway::queue_url(stack.gateway, DELIVERY_QUEUE),
+        ));
     let started = std::time::Instant::now();
     let (status, sent) = api_tests::call_on(
         &state,

@@ -107,9 +107,9 @@ pub async fn refresh(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     )
     .await?;
     match rotation {
-        Rotation::Rotated { user, family } => Ok(respond::ok(&token_pair(
-            state, user, family, next, now,
-        )?)),
+        Rotation::Rotated { user, family } => {
+            Ok(respond::ok(&token_pair(state, user, family, next, now)?))
+        }
         Rotation::Reused { user_id, family } => {
             tracing::warn!(
                 user_id,
@@ -123,7 +123,6 @@ pub async fn refresh(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
     }
 }
-
 
 /// `POST /api/auth/logout`: ends the presented token's family. Unknown tokens
 /// get the same 204, so logout is safe to repeat.

@@ -14,7 +14,8 @@ pub async fn issue(user: User, mut ctx: RequestCtx) -> Result<Response<Body>, Ap
         .websocket_url
         .as_deref()
         .ok_or_else(|| ApiError::Unavailable(anyhow!("WEBSOCKET_URL is not configured")))?;
-    let ticket = realtime::issue_ticket(ctx.db.conn().await?, user.id, user.session, time::now()).await?;
+    let ticket =
+        realtime::issue_ticket(ctx.db.conn().await?, user.id, user.session, time::now()).await?;
     Ok(respond::created(&json!({
         "url": format!("{base}?ticket={ticket}"),
         "expires_in": TICKET_TTL_SECONDS,

@@ -45,7 +45,11 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
         match fanout::deliver(&state.pool, management, &nudge, &state.config.fanout).await {
             Ok(report) => tracing::debug!(?nudge, ?report, "delivered"),
             Err(err) => {
-                tracing::warn!(?nudge, error = format!("{err:#}"), "delivery pass failed; retried");
+                tracing::warn!(
+                    ?nudge,
+                    error = format!("{err:#}"),
+                    "delivery pass failed; retried"
+                );
                 failed_groups.insert(group);
                 response.batch_item_failures.push(failure(id));
             }

@@ -149,7 +149,9 @@ async fn default(
             realtime::close(state.management.as_deref(), conn, &forgotten).await;
             (
                 None,
-                Ok(Some(frames::error("This connection is closed: open a new one."))),
+                Ok(Some(frames::error(
+                    "This connection is closed: open a new one.",
+                ))),
             )
         }
         Err(err) => (None, Err(err.into())),

@@ -114,8 +114,7 @@ async fn pass(
     let delivered = cursor.max(start);
     let changes = messages::log_since(&mut tx, conversation_id, delivered, settings.batch).await?;
     let queued = delivery::queued(&mut tx, conversation_id, shard, shards, settings.batch).await?;
-    let participants =
-        delivery::shard_connections(&mut tx, conversation_id, shard, shards).await?;
+    let participants = delivery::shard_connections(&mut tx, conversation_id, shard, shards).await?;
 
     let mut by_user: HashMap<i64, Vec<Bytes>> = HashMap::new();
     for event in &queued {

@@ -110,7 +110,11 @@ pub async fn close(
         if let Some(management) = management
             && let Err(err) = management.close(connection_id).await
         {
-            tracing::warn!(connection_id, error = format!("{err:#}"), "could not close a connection");
+            tracing::warn!(
+                connection_id,
+                error = format!("{err:#}"),
+                "could not close a connection"
+            );
         }
         if let Err(err) = store::delete_connection(conn, connection_id).await {
             tracing::warn!(connection_id, error = %err, "could not forget a connection");

@@ -91,7 +91,9 @@ impl DeliveryQueue {
                 .send();
             let sent = tokio::time::timeout(NUDGE_TIMEOUT, sending)
                 .await
-                .map_err(|_| anyhow::anyhow!("the delivery queue did not answer in {NUDGE_TIMEOUT:?}"))?
+                .map_err(|_| {
+                    anyhow::anyhow!("the delivery queue did not answer in {NUDGE_TIMEOUT:?}")
+                })?
                 .map_err(|err| anyhow::anyhow!(DisplayErrorContext(err).to_string()))?;
             if let Some(failed) = sent.failed().first() {
                 anyhow::bail!(

@@ -255,8 +255,7 @@ pub async fn open_direct(
     let mut tx = conn.begin().await?;
     match insert_conversation(&mut tx, None, caller, Some(pair), &members, now).await {
         Ok(id) => {
-            delivery::queue_for_users(&mut tx, id, OutboxKind::Joined, &members, None, now)
-                .await?;
+            delivery::queue_for_users(&mut tx, id, OutboxKind::Joined, &members, None, now).await?;
             tx.commit().await?;
             return Ok(Opened::Created(id));
         }

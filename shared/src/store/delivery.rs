@@ -91,10 +91,11 @@ pub async fn wait_for_passes(
 ) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
     let mut tx = conn.begin().await?;
-    let locked = sqlx::query("SELECT shard FROM delivery_cursors WHERE conversation_id = ? FOR UPDATE")
-        .bind(conversation_id)
-        .fetch_all(&mut *tx)
-        .await;
+    let locked =
+        sqlx::query("SELECT shard FROM delivery_cursors WHERE conversation_id = ? FOR UPDATE")
+            .bind(conversation_id)
+            .fetch_all(&mut *tx)
+            .await;
     match locked {
         Ok(_) => {
             tx.commit().await?;

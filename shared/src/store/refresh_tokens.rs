@@ -159,10 +159,12 @@ pub async fn revoke_family_of(
     let Some(family) = family else {
         return Ok(None);
     };
-    sqlx::query("UPDATE refresh_token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now.naive_utc())
-        .bind(&family[..])
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(now.naive_utc())
+    .bind(&family[..])
+    .execute(&mut *conn)
+    .await?;
     Ok(FamilyId::try_from(family.as_slice()).ok())
 }
