@@ -201,7 +201,9 @@ mod tests {
 
     #[test]
     fn an_issued_token_carries_every_claim() {
-        let token = AccessTokens::new(&config()).issue(42, None, Utc::now()).unwrap();
+        let token = AccessTokens::new(&config())
+            .issue(42, None, Utc::now())
+            .unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();

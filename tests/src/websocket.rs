@@ -50,6 +50,8 @@ pub struct StackSettings {
     pub max_connections_per_user: u32,
     /// `DELIVERY_USERS_PER_SHARD`.
     pub users_per_shard: u32,
+    /// `FANOUT_MAX_IN_FLIGHT`.
+    pub posts_in_flight: u32,
 }
 
 impl Drop for Stack {
@@ -95,10 +97,11 @@ impl Stack {
                 delivery_queue: Some(DELIVERY_QUEUE.into()),
                 ..Settings::default()
             },
-            fanout_instances: 1,
+            fanout_instances: 2,
             handshake_grace_seconds: 30,
             max_connections_per_user: 10,
             users_per_shard: 250,
+            posts_in_flight: 32,
         };
         adjust(&mut settings);
         let env = [
@@ -117,6 +120,7 @@ impl Stack {
                 "WEBSOCKET_MAX_CONNECTIONS_PER_USER",
                 settings.max_connections_per_user.to_string(),
             ),
+            ("FANOUT_MAX_IN_FLIGHT", settings.posts_in_flight.to_string()),
         ];
         let function = LambdaProcess::spawn("realtime", &env).await;
         let fanout =

@@ -107,6 +107,35 @@ async fn a_send_answers_without_waiting_for_its_fan_out(pool: MySqlPool) {
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_pass_has_at_most_its_bound_of_posts_in_flight(pool: MySqlPool) {
+    // Eight connections, 200 ms a post, two posts at a time: four rounds.
+    let stack = Stack::start_with(pool, |settings| {
+        settings.gateway.post_time = Duration::from_millis(200);
+        settings.posts_in_flight = 2;
+    })
+    .await;
+    let app = &stack.app;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let conversation = app.conversation(&alice, &[&bob]).await;
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        sockets.push(stack.connect(&alice).await);
+        sockets.push(stack.connect(&bob).await);
+    }
+    let started = Instant::now();
+    app.say(&alice, conversation, "bounded").await;
+    for socket in &mut sockets {
+        assert_eq!(next_json(socket).await["message"]["body"], "bounded");
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(800),
+        "eight posts of 200 ms two at a time took {took:?}"
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_removed_user_receives_nothing_once_the_removal_answered(pool: MySqlPool) {
     // Slow posts keep a pass in flight while the removal runs.
     let stack = Stack::start_with(pool, |settings| {

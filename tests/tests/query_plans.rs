@@ -204,6 +204,6 @@ async fn hot_queries_use_their_indexes_on_skewed_data(pool: MySqlPool) {
     .await;
     assert_plan("participants page", &plan, &[("p", "PRIMARY", "range")]);
     let lock = LOCK_FOR_MEMBER_SQL.trim_end_matches(" FOR UPDATE");
-    let plan = explain(&pool, lock, |q| q.bind(BUSY_USER).bind(LONG)).await;
+    let plan = explain(&pool, lock, |q| q.bind(LONG).bind(BUSY_USER)).await;
     assert_plan("send's lock", &plan, &[("c", "PRIMARY", "eq_ref|const")]);
 }

@@ -656,3 +656,98 @@ async fn events_of_one_conversation_leave_in_version_order_under_four_concurrent
     let expected: Vec<i64> = (1..=(senders.len() * EACH) as i64).collect();
     assert_eq!(versions, expected);
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_burst_of_three_hundred_handshakes_opens_them_all_and_the_gateway_keeps_serving(
+    pool: MySqlPool,
+) {
+    let stack = Stack::start(pool).await;
+    let mut users = Vec::new();
+    for i in 0..30 {
+        users.push(stack.app.user(&format!("user{i}")).await);
+    }
+    let mut urls = Vec::new();
+    for user in &users {
+        for _ in 0..10 {
+            urls.push(stack.ticket_url(user).await);
+        }
+    }
+    let mut opening = tokio::task::JoinSet::new();
+    for url in urls {
+        opening.spawn(async move {
+            let opened = tokio::time::timeout(
+                Duration::from_secs(30),
+                tokio_tungstenite::connect_async(url),
+            )
+            .await;
+            matches!(opened, Ok(Ok(_)))
+        });
+    }
+    let opened = opening.join_all().await;
+    assert_eq!(opened.iter().filter(|ok| **ok).count(), 300);
+    // Still serving: a new connection opens and answers a ping.
+    let mut socket = stack.connect(&users[0]).await;
+    send_text(&mut socket, r#"{"action":"ping"}"#).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_client_that_stops_reading_is_disconnected_instead_of_buffered_without_bound(
+    pool: MySqlPool,
+) {
+    let stack = Stack::start(pool).await;
+    let alice = stack.app.user("alice").await;
+    // Never read from.
+    let _socket = stack.connect(&alice).await;
+    let id = stack.connections_of(alice.id).await.remove(0);
+    let client = management_client(stack.gateway);
+    let frame = aws_sdk_apigatewaymanagement::primitives::Blob::new(vec![b'x'; 16 * 1024]);
+    let mut gone_after = None;
+    for posted in 0..20_000 {
+        let sent = client
+            .post_to_connection()
+            .connection_id(&id)
+            .data(frame.clone())
+            .send()
+            .await;
+        if let Err(err) = sent {
+            assert!(
+                err.as_service_error()
+                    .is_some_and(|e| e.is_gone_exception()),
+                "{err:?}"
+            );
+            gone_after = Some(posted);
+            break;
+        }
+    }
+    assert!(
+        gone_after.is_some(),
+        "20,000 frames of 16 KB were all queued"
+    );
+    eventually("$disconnect forgets the connection", || async {
+        stack.connections_of(alice.id).await.is_empty()
+    })
+    .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_connection_the_function_has_forgotten_is_closed_on_its_next_frame(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let alice = stack.app.user("alice").await;
+    let mut socket = stack.connect(&alice).await;
+    sqlx::query("DELETE FROM realtime_connections")
+        .execute(stack.app.pool())
+        .await
+        .unwrap();
+    send_text(&mut socket, r#"{"action":"ping"}"#).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the forgotten connection stayed open");
+}

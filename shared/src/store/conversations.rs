@@ -153,12 +153,16 @@ pub struct Locked {
     pub created_by: Option<i64>,
 }
 
-/// Binds user id and conversation id (its plan is checked by the tests).
+/// Binds conversation id and user id (its plan is checked by the tests).
+/// Membership is part of the condition: at READ COMMITTED InnoDB lets go of a
+/// row that fails it as soon as it is evaluated, so a stranger's change holds
+/// the conversation's lock for no longer than that.
 pub const LOCK_FOR_MEMBER_SQL: &str = "SELECT c.last_seq, c.last_version, c.participant_count, \
-            (c.direct_low IS NOT NULL) AS direct, c.created_by, \
-            EXISTS (SELECT 1 FROM conversation_participants p \
-                    WHERE p.conversation_id = c.id AND p.user_id = ?) AS member \
-     FROM conversations c WHERE c.id = ? FOR UPDATE";
+            (c.direct_low IS NOT NULL) AS direct, c.created_by \
+     FROM conversations c WHERE c.id = ? \
+      AND EXISTS (SELECT 1 FROM conversation_participants p \
+                  WHERE p.conversation_id = c.id AND p.user_id = ?) \
+     FOR UPDATE";
 
 /// Locks the conversation's row, if `user_id` takes part in it: the first
 /// step of every change to a conversation. Only that row is locked (the
@@ -169,18 +173,11 @@ pub async fn lock_for_member(
     conversation_id: i64,
     user_id: i64,
 ) -> Result<Option<Locked>, sqlx::Error> {
-    #[derive(FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        locked: Locked,
-        member: bool,
-    }
-    let row: Option<Row> = sqlx::query_as(LOCK_FOR_MEMBER_SQL)
-        .bind(user_id)
+    sqlx::query_as(LOCK_FOR_MEMBER_SQL)
         .bind(conversation_id)
+        .bind(user_id)
         .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.filter(|row| row.member).map(|row| row.locked))
+        .await
 }
 
 /// Creates a group conversation with its participants, all or nothing.
