@@ -26,7 +26,8 @@ CREATE TABLE realtime_outbox (
     -- The event itself for kinds that are not rendered at delivery (read).
     payload TEXT NULL,
     created_at DATETIME(6) NOT NULL,
-    KEY realtime_outbox_by_conversation (conversation_id, user_id)
+    KEY realtime_outbox_by_conversation (conversation_id, user_id),
+    KEY realtime_outbox_by_age (created_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- Tickets and connections carry the session (refresh-token family) they were

@@ -4,8 +4,9 @@
 Against a running ./scripts/run-local.sh (or any deployment): registers two
 users, opens the second one's WebSocket with a ticket, sends N messages one
 after another as the first user, and prints the median and p99 of
-(frame arrival - answer arrival). Events leave before the answer, so a negative
-delay means the frame was there first.
+(frame arrival - answer arrival). A change answers once it has nudged the
+delivery queue, and the fan-out function delivers it after that, so the delay
+is the pipeline's: queue, fan-out pass, Management API post.
 
     pip install websockets
     python3 scripts/realtime-latency.py [--base http://127.0.0.1:9000] [--sends 1000]

@@ -133,6 +133,19 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
         .unwrap();
     }
 
+    // Conversation events: one queued two hours ago, one just now.
+    for age in [TimeDelta::hours(2), TimeDelta::zero()] {
+        sqlx::query(
+            "INSERT INTO realtime_outbox (conversation_id, user_id, kind, created_at) \
+             VALUES (1, ?, 'left', ?)",
+        )
+        .bind(dave.id)
+        .bind((time::now() - age).naive_utc())
+        .execute(app.pool())
+        .await
+        .unwrap();
+    }
+
     let purged = maintenance::purge(
         &mut app.pool().acquire().await.unwrap(),
         time::now(),
@@ -148,7 +161,8 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
             tokens: 1,
             login_failures: 1,
             tickets: 1,
-            connections: 1
+            connections: 1,
+            queued_events: 1,
         }
     );
     assert_eq!(

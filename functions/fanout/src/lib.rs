@@ -7,11 +7,12 @@
 
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::AppState;
-use shared::realtime::{Nudge, fanout};
+use shared::realtime::{ManagementApi, Nudge, fanout};
 
 /// Delivers each nudge of a batch in order and reports the ones to retry.
 pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
@@ -42,13 +43,13 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
             response.batch_item_failures.push(failure(id));
             continue;
         }
-        match fanout::deliver(&state.pool, management, &nudge, &state.config.fanout).await {
+        match deliver_with_retries(state, management, &nudge).await {
             Ok(report) => tracing::debug!(?nudge, ?report, "delivered"),
             Err(err) => {
                 tracing::warn!(
                     ?nudge,
                     error = format!("{err:#}"),
-                    "delivery pass failed; retried"
+                    "delivery pass failed; the queue retries it"
                 );
                 failed_groups.insert(group);
                 response.batch_item_failures.push(failure(id));
@@ -56,6 +57,31 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
         }
     }
     response
+}
+
+/// Pauses before a failed pass is tried again in the same invocation. A
+/// nudge reported failed comes back only after the queue's visibility
+/// timeout, with its shard's deliveries held up until then, so a passing
+/// fault (a deadlock, a dropped connection) is retried here first.
+const RETRY_PAUSES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
+
+async fn deliver_with_retries(
+    state: &AppState,
+    management: &ManagementApi,
+    nudge: &Nudge,
+) -> anyhow::Result<fanout::Report> {
+    let mut attempt = fanout::deliver(&state.pool, management, nudge, &state.config.fanout).await;
+    for pause in RETRY_PAUSES {
+        let Err(err) = &attempt else { break };
+        tracing::info!(
+            ?nudge,
+            error = format!("{err:#}"),
+            "delivery pass failed; trying again"
+        );
+        tokio::time::sleep(pause).await;
+        attempt = fanout::deliver(&state.pool, management, nudge, &state.config.fanout).await;
+    }
+    attempt
 }
 
 fn failure(id: String) -> BatchItemFailure {

@@ -41,6 +41,7 @@ async fn purge(config: &DatabaseConfig, retention: RetentionConfig) -> anyhow::R
         login_failures = purged.login_failures,
         tickets = purged.tickets,
         connections = purged.connections,
+        queued_events = purged.queued_events,
         "purged"
     );
     Ok(json!({"status": "ok", "purged": purged}))

@@ -44,6 +44,16 @@ pub async fn lock_cursor(
     shard: i64,
     since: i64,
 ) -> Result<i64, sqlx::Error> {
+    const LOCK: &str = "SELECT delivered_version FROM delivery_cursors \
+                        WHERE conversation_id = ? AND shard = ? FOR UPDATE";
+    let locked: Option<i64> = sqlx::query_scalar(LOCK)
+        .bind(conversation_id)
+        .bind(shard)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(delivered) = locked {
+        return Ok(delivered);
+    }
     sqlx::query(
         "INSERT IGNORE INTO delivery_cursors (conversation_id, shard, delivered_version) \
          SELECT id, ?, ? FROM conversations WHERE id = ?",
@@ -53,14 +63,11 @@ pub async fn lock_cursor(
     .bind(conversation_id)
     .execute(&mut *conn)
     .await?;
-    let delivered: Option<i64> = sqlx::query_scalar(
-        "SELECT delivered_version FROM delivery_cursors \
-         WHERE conversation_id = ? AND shard = ? FOR UPDATE",
-    )
-    .bind(conversation_id)
-    .bind(shard)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let delivered: Option<i64> = sqlx::query_scalar(LOCK)
+        .bind(conversation_id)
+        .bind(shard)
+        .fetch_optional(&mut *conn)
+        .await?;
     delivered.ok_or(sqlx::Error::RowNotFound)
 }
 

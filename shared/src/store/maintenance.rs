@@ -1,7 +1,9 @@
 //! The periodic purge of rows that can no longer matter: ended refresh-token
 //! families (revoked, or past the session's maximum age) with all their
 //! tokens, expired tokens, login-failure windows that have passed, expired
-//! WebSocket tickets, and connections older than any WebSocket lives.
+//! WebSocket tickets, connections older than any WebSocket lives, and
+//! conversation events that no delivery pass took within an hour (their
+//! recipients' connections are gone by then, or have caught up).
 //!
 //! Spent tokens of a live family are kept until the family ends: presenting
 //! one again is how theft is detected.
@@ -21,11 +23,15 @@ pub struct Purged {
     pub login_failures: u64,
     pub tickets: u64,
     pub connections: u64,
+    pub queued_events: u64,
 }
 
 /// API Gateway closes every WebSocket connection after 2 hours, so an older
 /// row is one whose `$disconnect` never arrived.
 pub const CONNECTION_MAX_AGE: TimeDelta = TimeDelta::hours(2);
+
+/// A conversation event still queued after this was never delivered.
+pub const QUEUED_EVENT_MAX_AGE: TimeDelta = TimeDelta::hours(1);
 
 pub async fn purge(
     conn: &mut MySqlConnection,
@@ -65,6 +71,12 @@ pub async fn purge(
             &mut *conn,
             "DELETE FROM realtime_connections WHERE connected_at <= ? LIMIT ?",
             (now - CONNECTION_MAX_AGE).naive_utc(),
+        )
+        .await?,
+        queued_events: in_batches(
+            &mut *conn,
+            "DELETE FROM realtime_outbox WHERE created_at <= ? LIMIT ?",
+            (now - QUEUED_EVENT_MAX_AGE).naive_utc(),
         )
         .await?,
     })
