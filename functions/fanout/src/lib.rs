@@ -5,7 +5,6 @@
 //! is reported with every later one of its group, so SQS retries them in
 //! order and the rest of the batch is not repeated.
 
-use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -14,7 +13,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use shared::AppState;
 use shared::realtime::{ManagementApi, Nudge, fanout};
 
-/// Delivers each nudge of a batch in order and reports the ones to retry.
+/// Delivers a batch and reports the nudges to retry. Nudges of one shard
+/// take one pass between them, since a pass delivers everything its shard
+/// has pending: a burst of changes costs one pass per batch, not one per
+/// change. A shard whose pass fails has all its nudges of the batch retried.
 pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     let Some(management) = state.management.as_deref() else {
@@ -26,7 +28,9 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
             .collect();
         return response;
     };
-    let mut failed_groups: HashSet<String> = HashSet::new();
+    // By shard, in the order the shards first appear; each with its nudges'
+    // ids and the earliest `since`.
+    let mut shards: Vec<(Nudge, Vec<String>)> = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let nudge: Nudge = match record.body.as_deref().map(serde_json::from_str) {
@@ -38,11 +42,16 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
                 continue;
             }
         };
-        let group = nudge.group();
-        if failed_groups.contains(&group) {
-            response.batch_item_failures.push(failure(id));
-            continue;
+        match shards.iter_mut().find(|(n, _)| n.group() == nudge.group()) {
+            Some((pending, ids)) => {
+                pending.since = pending.since.min(nudge.since);
+                pending.shards = nudge.shards;
+                ids.push(id);
+            }
+            None => shards.push((nudge, vec![id])),
         }
+    }
+    for (nudge, ids) in shards {
         match deliver_with_retries(state, management, &nudge).await {
             Ok(report) => tracing::debug!(?nudge, ?report, "delivered"),
             Err(err) => {
@@ -51,8 +60,9 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
                     error = format!("{err:#}"),
                     "delivery pass failed; the queue retries it"
                 );
-                failed_groups.insert(group);
-                response.batch_item_failures.push(failure(id));
+                response
+                    .batch_item_failures
+                    .extend(ids.into_iter().map(failure));
             }
         }
     }
