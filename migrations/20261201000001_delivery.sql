@@ -5,13 +5,13 @@
 -- conversation's change log (messages by version). A pass holds its row's
 -- lock from reading its recipients until its posts are out, so two passes of
 -- one shard never overlap, and a removal can wait for the passes in flight.
+-- No foreign key: its check would share-lock the conversation's row for the
+-- whole pass that creates the cursor, and every send takes that row's lock.
 CREATE TABLE delivery_cursors (
     conversation_id BIGINT NOT NULL,
     shard INT NOT NULL,
     delivered_version BIGINT NOT NULL,
-    PRIMARY KEY (conversation_id, shard),
-    CONSTRAINT delivery_cursors_conversation FOREIGN KEY (conversation_id)
-        REFERENCES conversations (id) ON DELETE CASCADE
+    PRIMARY KEY (conversation_id, shard)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- Conversation events (joined, updated, left, read) waiting for delivery, one

@@ -48,6 +48,11 @@ impl Realtime {
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "local".into()),
             ("AWS_SECRET_ACCESS_KEY", "local".into()),
+            (
+                "DELIVERY_QUEUE_URL",
+                local_gateway::queue_url(gateway, DELIVERY_QUEUE),
+            ),
+            ("DELIVERY_QUEUE_ENDPOINT", format!("http://{gateway}")),
         ]);
         let function =
             LambdaProcess::spawn_binary(&release.join("realtime"), "realtime", &env).await;

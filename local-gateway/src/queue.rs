@@ -23,6 +23,8 @@ use crate::{Reply, reply};
 const MAX_REQUEST_BYTES: usize = 10 * 256 * 1024 + 64 * 1024;
 const DEDUPLICATION_WINDOW: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+/// SQS's longest visibility timeout.
+const MAX_VISIBILITY_SECONDS: u64 = 12 * 3600;
 /// The delivery queue's here: a failed pass is retried soon.
 const LOCAL_VISIBILITY: Duration = Duration::from_secs(5);
 /// Messages waiting in one queue at most; a send beyond it is refused, so a
@@ -41,7 +43,9 @@ struct Queue {
     waiting: VecDeque<Stored>,
     /// Received and not deleted yet: receipt handle → message.
     in_flight: HashMap<String, (Stored, Instant)>,
-    seen: HashMap<String, Instant>,
+    /// De-duplication ids of the last five minutes, oldest first.
+    seen: VecDeque<(Instant, String)>,
+    seen_ids: std::collections::HashSet<String>,
     next_sequence: u64,
 }
 
@@ -161,7 +165,8 @@ impl Queues {
                 visibility,
                 waiting: VecDeque::new(),
                 in_flight: HashMap::new(),
-                seen: HashMap::new(),
+                seen: VecDeque::new(),
+                seen_ids: std::collections::HashSet::new(),
                 next_sequence: 1,
             });
     }
@@ -176,8 +181,10 @@ impl Queues {
         }
         let visibility = body["Attributes"]["VisibilityTimeout"]
             .as_str()
-            .and_then(|v| v.parse().ok())
-            .map_or(DEFAULT_VISIBILITY, Duration::from_secs);
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(DEFAULT_VISIBILITY, |s| {
+                Duration::from_secs(s.min(MAX_VISIBILITY_SECONDS))
+            });
         self.insert(name, visibility);
         Ok(json!({"QueueUrl": format!("http://{host}/000000000000/{name}")}))
     }
@@ -280,7 +287,10 @@ impl Queues {
     fn change_visibility(&self, body: &Value) -> Result<Value, Refusal> {
         let url = text(body, "QueueUrl")?;
         let handle = text(body, "ReceiptHandle")?.to_string();
-        let seconds = body["VisibilityTimeout"].as_u64().unwrap_or(0);
+        let seconds = body["VisibilityTimeout"]
+            .as_u64()
+            .unwrap_or(0)
+            .min(MAX_VISIBILITY_SECONDS);
         self.with_queue(url, |queue| {
             if let Some((_, visible_at)) = queue.in_flight.get_mut(&handle) {
                 *visible_at = Instant::now() + Duration::from_secs(seconds);
@@ -305,10 +315,15 @@ impl Queue {
             })?
             .to_string();
         let now = Instant::now();
-        self.seen
-            .retain(|_, at| now.duration_since(*at) < DEDUPLICATION_WINDOW);
+        while let Some((at, _)) = self.seen.front()
+            && now.duration_since(*at) >= DEDUPLICATION_WINDOW
+        {
+            if let Some((_, id)) = self.seen.pop_front() {
+                self.seen_ids.remove(&id);
+            }
+        }
         let sequence = self.next_sequence;
-        if self.seen.contains_key(&deduplication_id) {
+        if self.seen_ids.contains(&deduplication_id) {
             // Accepted and dropped, as SQS does.
             return Ok(json!({"MessageId": random_id(), "SequenceNumber": sequence.to_string()}));
         }
@@ -319,7 +334,8 @@ impl Queue {
             ));
         }
         self.next_sequence += 1;
-        self.seen.insert(deduplication_id.clone(), now);
+        self.seen.push_back((now, deduplication_id.clone()));
+        self.seen_ids.insert(deduplication_id.clone());
         let id = random_id();
         self.waiting.push_back(Stored {
             id: id.clone(),

@@ -157,6 +157,7 @@ mod tests {
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
             session_max_age: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
         }
     }
 

@@ -43,6 +43,11 @@ pub struct Config {
     /// A user's open connections beyond this close the oldest
     /// (`WEBSOCKET_MAX_CONNECTIONS_PER_USER`).
     pub max_connections_per_user: u32,
+    /// Changes (sends, edits, deletes) one user may make in 10 seconds
+    /// (`SEND_RATE_LIMIT`).
+    pub send_rate_limit: u32,
+    /// WebSocket tickets one user may take in a minute (`TICKET_RATE_LIMIT`).
+    pub ticket_rate_limit: u32,
     /// The fan-out function's bounds (`FANOUT_MAX_IN_FLIGHT`,
     /// `FANOUT_HANDSHAKE_GRACE_SECONDS`).
     pub fanout: FanoutSettings,
@@ -75,6 +80,9 @@ pub struct TokenConfig {
     /// A login's refresh tokens stop working this long after the login,
     /// however often they rotate.
     pub session_max_age: Duration,
+    /// A spent refresh token presented again this soon after its rotation is
+    /// a race of two tabs, not theft: refused, nothing revoked.
+    pub refresh_reuse_grace: Duration,
 }
 
 /// What the maintenance step keeps: the lifetimes that make a stored row dead.
@@ -238,6 +246,9 @@ impl Config {
                     vars.number("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)?,
                 ),
                 session_max_age: session_max_age(&vars)?,
+                refresh_reuse_grace: Duration::from_secs(
+                    vars.number("REFRESH_REUSE_GRACE_SECONDS", 10)?,
+                ),
             },
             login_throttle: LoginThrottleConfig {
                 max_failures: vars.small_number("LOGIN_MAX_FAILURES", 5)?,
@@ -260,6 +271,8 @@ impl Config {
             max_connections_per_user: vars
                 .small_number("WEBSOCKET_MAX_CONNECTIONS_PER_USER", 10)?
                 .max(1),
+            send_rate_limit: vars.small_number("SEND_RATE_LIMIT", 30)?,
+            ticket_rate_limit: vars.small_number("TICKET_RATE_LIMIT", 20)?,
             fanout: FanoutSettings {
                 max_in_flight: vars.small_number("FANOUT_MAX_IN_FLIGHT", 32)? as usize,
                 handshake_grace: Duration::from_secs(

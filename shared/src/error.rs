@@ -32,7 +32,10 @@ pub enum ApiError {
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("too many failed logins")]
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     /// The database could not be reached; the client may retry.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -92,9 +95,7 @@ impl ApiError {
             ApiError::NotFound => "Not found.".into(),
             ApiError::MethodNotAllowed { .. } => "Method not allowed.".into(),
             ApiError::PayloadTooLarge => "Request body is larger than 64 KiB.".into(),
-            ApiError::TooManyRequests { .. } => {
-                "Too many failed login attempts. Try again later.".into()
-            }
+            ApiError::TooManyRequests { message, .. } => (*message).into(),
             ApiError::Unavailable(_) => {
                 "The service is temporarily unavailable. Try again shortly.".into()
             }
@@ -131,7 +132,9 @@ impl ApiError {
                     headers.insert(header::ALLOW, value);
                 }
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_secs.max(1)),
@@ -236,6 +239,7 @@ mod tests {
     #[test]
     fn throttling_says_when_to_retry() {
         let response = ApiError::TooManyRequests {
+            message: "Too many changes. Try again later.",
             retry_after_secs: 42,
         }
         .into_response();

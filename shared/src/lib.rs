@@ -11,6 +11,7 @@ pub mod error;
 pub mod memory;
 pub mod pagination;
 pub mod password;
+pub mod rate_limit;
 pub mod realtime;
 pub mod request;
 pub mod request_log;

@@ -11,6 +11,16 @@ pub fn now() -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
+/// Whole seconds until `until`, rounded up so a client told to retry after
+/// them never retries early; at least 1.
+pub fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let micros = (until - now).num_microseconds().unwrap_or(0).max(0);
+    u64::try_from(micros)
+        .unwrap_or(0)
+        .div_ceil(1_000_000)
+        .max(1)
+}
+
 pub fn format(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -34,6 +44,14 @@ pub fn serialize_option<S: Serializer>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        let now = now();
+        assert_eq!(seconds_until(now + TimeDelta::milliseconds(1500), now), 2);
+        assert_eq!(seconds_until(now + TimeDelta::seconds(900), now), 900);
+        assert_eq!(seconds_until(now - TimeDelta::seconds(1), now), 1);
+    }
     use chrono::TimeZone;
 
     #[test]

@@ -126,6 +126,7 @@ pub fn test_config(log_file: PathBuf) -> Config {
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
             session_max_age: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
         },
         login_throttle: LoginThrottleConfig {
             max_failures: 5,
@@ -140,6 +141,10 @@ pub fn test_config(log_file: PathBuf) -> Config {
         delivery_queue_endpoint: None,
         delivery_users_per_shard: 250,
         max_connections_per_user: 10,
+        // Raised so that load tests are not limited; the limit's own tests
+        // lower them.
+        send_rate_limit: 1_000_000,
+        ticket_rate_limit: 1_000_000,
         fanout: shared::realtime::FanoutSettings::default(),
     }
 }
@@ -294,6 +299,17 @@ impl TestApp {
             json!({"email": email, "password": password}),
         )
         .await
+    }
+
+    /// Moves every rotation back past the reuse grace, so that presenting a
+    /// spent token again counts as theft.
+    pub async fn outlive_the_reuse_grace(&self) {
+        sqlx::query(
+            "UPDATE refresh_tokens SET used_at = used_at - INTERVAL 1 HOUR WHERE used_at IS NOT NULL",
+        )
+        .execute(self.pool())
+        .await
+        .expect("spent tokens aged");
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> TestResponse {

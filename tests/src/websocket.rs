@@ -121,6 +121,11 @@ impl Stack {
                 settings.max_connections_per_user.to_string(),
             ),
             ("FANOUT_MAX_IN_FLIGHT", settings.posts_in_flight.to_string()),
+            (
+                "DELIVERY_QUEUE_URL",
+                local_gateway::queue_url(gateway, DELIVERY_QUEUE),
+            ),
+            ("DELIVERY_QUEUE_ENDPOINT", format!("http://{gateway}")),
         ];
         let function = LambdaProcess::spawn("realtime", &env).await;
         let fanout =

@@ -294,11 +294,29 @@ async fn reusing_a_spent_refresh_token_revokes_the_whole_family(pool: MySqlPool)
         .unwrap()
         .to_string();
 
+    app.outlive_the_reuse_grace().await;
     let replay = app.refresh(&alice.refresh).await;
     assert_eq!(replay.status, 401);
     assert_eq!(replay.error(), "Invalid or expired refresh token.");
     // The legitimate holder's newer token dies with the family.
     assert_eq!(app.refresh(&second).await.status, 401);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_spent_refresh_token_again_within_the_grace_is_refused_and_revokes_nothing(
+    pool: MySqlPool,
+) {
+    let app = TestApp::new(pool);
+    let alice = app.user("alice").await;
+    let second = app.refresh(&alice.refresh).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The other tab, a moment later.
+    let replay = app.refresh(&alice.refresh).await;
+    assert_eq!(replay.status, 401);
+    assert_eq!(replay.error(), "Refresh token already used.");
+    assert_eq!(app.refresh(&second).await.status, 200);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -310,6 +328,7 @@ async fn other_logins_survive_a_revoked_family(pool: MySqlPool) {
         .unwrap()
         .to_string();
     app.refresh(&alice.refresh).await;
+    app.outlive_the_reuse_grace().await;
     app.refresh(&alice.refresh).await;
     assert_eq!(app.refresh(&other).await.status, 200);
 }
@@ -600,5 +619,25 @@ async fn another_scheme_or_garbage_is_refused(pool: MySqlPool) {
             .unwrap();
         let response = app.send(request).await;
         assert_eq!(response.status, 401, "{header}");
+    }
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_name_with_a_control_character_is_a_400_naming_the_field(pool: MySqlPool) {
+    let app = TestApp::new(pool);
+    for (field, name) in [("first_name", "Ann\u{0}"), ("last_name", "Lee\u{1b}[2J")] {
+        let mut body = json!({
+            "email": "ann@example.org",
+            "password": api_tests::PASSWORD,
+            "username": "ann",
+        });
+        body[field] = json!(name);
+        let response = app.register(body).await;
+        assert_eq!(response.status, 400, "{field}: {:?}", response.body);
+        assert!(
+            response.body["fields"][field].is_string(),
+            "{:?}",
+            response.body
+        );
     }
 }

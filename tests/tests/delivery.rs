@@ -405,13 +405,32 @@ async fn logging_out_closes_the_sessions_connections_and_no_others(pool: MySqlPo
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_ticket_of_a_session_that_has_ended_opens_nothing(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let alice = stack.app.user("alice").await;
+    let url = stack.ticket_url(&alice).await;
+    assert_eq!(stack.app.logout(&alice.refresh).await.status, 204);
+    // The access token still verifies for its last minutes, and the ticket
+    // was taken before the logout: the handshake is refused all the same.
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 401)
+        }
+        other => panic!("expected a refused handshake, got {other:?}"),
+    }
+    assert!(stack.connections_of(alice.id).await.is_empty());
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_stolen_refresh_token_presented_again_closes_its_sessions_connections(pool: MySqlPool) {
     let stack = Stack::start(pool).await;
     let app = &stack.app;
     let alice = app.user("alice").await;
     let mut socket = stack.connect(&alice).await;
     assert_eq!(app.refresh(&alice.refresh).await.status, 200);
-    // The spent token again: theft, the family is revoked.
+    // The spent token again, past the reuse grace: theft, the family is
+    // revoked.
+    app.outlive_the_reuse_grace().await;
     assert_eq!(app.refresh(&alice.refresh).await.status, 401);
     assert!(
         closed(&mut socket).await,
@@ -439,4 +458,28 @@ async fn an_eleventh_connection_closes_the_users_oldest(pool: MySqlPool) {
     let after = stack.connections_of(alice.id).await;
     assert_eq!(after.len(), 3);
     assert!(!after.contains(&before[0]));
+}
+
+/// No request holds a named lock any more, so none can be left held by a
+/// request cut short, nor taken by a stranger: the one named lock is the
+/// migration's.
+#[test]
+fn no_code_but_the_migration_takes_a_named_lock() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found = Vec::new();
+    let mut dirs = vec![root.join("shared/src"), root.join("functions")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if text.contains("GET_LOCK(") && !path.ends_with("shared/src/db.rs") {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "named locks taken in {found:?}");
 }

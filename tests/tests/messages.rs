@@ -389,10 +389,12 @@ async fn message_routes_take_a_fixed_number_of_statements(pool: MySqlPool) {
     // condition.
     assert_eq!(page_count, 2);
     assert_eq!(small_count, 2);
-    // Authentication, then BEGIN, lock, insert, counters and marker, COMMIT.
-    assert_eq!(send_count, 6);
-    // The insert meets the idempotency key: ROLLBACK, then the stored message.
-    assert_eq!(repeat_count, 6);
+    // Authentication, the rate limit's count, then BEGIN, lock, insert,
+    // counters and marker, COMMIT.
+    assert_eq!(send_count, 7);
+    // The insert meets the idempotency key: ROLLBACK, the stored message,
+    // and the rate limit's use given back.
+    assert_eq!(repeat_count, 8);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

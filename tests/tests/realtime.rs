@@ -315,10 +315,11 @@ async fn a_send_costs_the_same_statements_whether_anyone_listens_or_not(pool: My
     };
     assert_eq!(event["message"]["body"], "bob is here");
     assert_silent(&mut outsider, Duration::from_millis(300)).await;
-    // Authentication, the send's five, and the look for listeners after the
-    // commit; delivery itself is the fan-out function's.
-    assert_eq!(quiet, 7);
-    assert_eq!(heard, 7);
+    // Authentication, the rate limit's count, the send's five, and the look
+    // for listeners after the commit; delivery itself is the fan-out
+    // function's.
+    assert_eq!(quiet, 8);
+    assert_eq!(heard, 8);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

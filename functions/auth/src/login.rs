@@ -1,4 +1,4 @@
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use lambda_http::{Body, Response};
 use serde::Deserialize;
 use shared::domain::Email;
@@ -48,7 +48,8 @@ pub async fn login(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
             .await?
             .unwrap_or(now);
         return Err(ApiError::TooManyRequests {
-            retry_after_secs: seconds_until(started + window, now),
+            message: "Too many failed login attempts. Try again later.",
+            retry_after_secs: shared::time::seconds_until(started + window, now),
         });
     }
 
@@ -65,26 +66,4 @@ pub async fn login(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     };
     login_failures::clear(&mut *conn, email.as_str()).await?;
     Ok(respond::ok(&session::start(state, conn, user).await?))
-}
-
-/// Whole seconds until `until`, rounded up so a client never retries early.
-fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
-    let micros = (until - now).num_microseconds().unwrap_or(0).max(0);
-    u64::try_from(micros)
-        .unwrap_or(0)
-        .div_ceil(1_000_000)
-        .max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_rounds_up() {
-        let now = time::now();
-        assert_eq!(seconds_until(now + TimeDelta::milliseconds(1500), now), 2);
-        assert_eq!(seconds_until(now + TimeDelta::seconds(900), now), 900);
-        assert_eq!(seconds_until(now - TimeDelta::seconds(1), now), 1);
-    }
 }

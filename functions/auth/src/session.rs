@@ -104,6 +104,7 @@ pub async fn refresh(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
         now,
         lifetime(state.config.tokens.refresh_ttl)?,
         lifetime(state.config.tokens.session_max_age)?,
+        lifetime(state.config.tokens.refresh_reuse_grace)?,
     )
     .await?;
     match rotation {
@@ -120,6 +121,7 @@ pub async fn refresh(mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
             realtime::end_sessions(management.as_deref(), ctx.db.conn().await?, &[family]).await?;
             Err(ApiError::Unauthorized(INVALID_REFRESH))
         }
+        Rotation::AlreadyUsed => Err(ApiError::Unauthorized("Refresh token already used.")),
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
     }
 }

@@ -42,10 +42,13 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
                 continue;
             }
         };
-        match shards.iter_mut().find(|(n, _)| n.group() == nudge.group()) {
+        // Nudges of one shard under another split count as another shard.
+        match shards
+            .iter_mut()
+            .find(|(n, _)| n.group() == nudge.group() && n.shards == nudge.shards)
+        {
             Some((pending, ids)) => {
                 pending.since = pending.since.min(nudge.since);
-                pending.shards = nudge.shards;
                 ids.push(id);
             }
             None => shards.push((nudge, vec![id])),
@@ -53,6 +56,24 @@ pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
     }
     for (nudge, ids) in shards {
         match deliver_with_retries(state, management, &nudge).await {
+            Ok(report) if report.unfinished => {
+                // The rest goes to a fresh nudge of the same shard, which the
+                // queue hands over once this batch is done.
+                let handed_on = match state.delivery.as_deref() {
+                    Some(queue) => queue.send(&[nudge]).await,
+                    None => Err(anyhow::anyhow!("DELIVERY_QUEUE_URL is not set")),
+                };
+                if let Err(err) = handed_on {
+                    tracing::warn!(
+                        ?nudge,
+                        error = format!("{err:#}"),
+                        "unfinished pass retried"
+                    );
+                    response
+                        .batch_item_failures
+                        .extend(ids.into_iter().map(failure));
+                }
+            }
             Ok(report) => tracing::debug!(?nudge, ?report, "delivered"),
             Err(err) => {
                 tracing::warn!(

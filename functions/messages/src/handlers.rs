@@ -3,6 +3,7 @@ use serde::Deserialize;
 use shared::domain::{ClientId, MessageBody};
 use shared::error::FieldErrors;
 use shared::pagination::{self, MessagePosition, PageSize};
+use shared::rate_limit::{self, Limit};
 use shared::store::messages::{self, Change, Changed, Sent, Walk};
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
@@ -46,13 +47,30 @@ struct EditBody {
 pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
+    let now = time::now();
+    let config = ctx.state.config.clone();
+    let conn = ctx.db.conn().await?;
+    if let Err(limited) = rate_limit::take(conn, &config, sender.id, Limit::Changes, now).await {
+        // A repeat of a stored send is answered from what was stored,
+        // whatever the limit.
+        let stored = match &client_id {
+            Some(client_id) => {
+                messages::repeat_of(conn, conversation_id, sender.id, client_id).await?
+            }
+            None => None,
+        };
+        return match stored {
+            Some(message) => Ok(respond::ok(&message)),
+            None => Err(limited),
+        };
+    }
     let sent = messages::send(
-        ctx.db.conn().await?,
+        conn,
         conversation_id,
         &sender,
         &body,
         client_id.as_ref(),
-        time::now(),
+        now,
     )
     .await?;
     match sent {
@@ -60,7 +78,10 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
             ctx.announce(conversation_id, Some(message.version)).await;
             Ok(respond::created(&message))
         }
-        Sent::Repeated(message) => Ok(respond::ok(&message)),
+        Sent::Repeated(message) => {
+            rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
+            Ok(respond::ok(&message))
+        }
         Sent::NotParticipant => Err(ApiError::NotFound),
     }
 }
@@ -75,13 +96,17 @@ pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         .ok_or_else(|| "This field is required.".to_string())
         .and_then(MessageBody::parse)
         .map_err(|problem| ApiError::invalid_field("body", problem))?;
+    let now = time::now();
+    let config = ctx.state.config.clone();
+    let conn = ctx.db.conn().await?;
+    rate_limit::take(conn, &config, editor.id, Limit::Changes, now).await?;
     let changed = messages::change(
-        ctx.db.conn().await?,
+        conn,
         conversation_id,
         message_id,
         editor.id,
         Change::Edit(&body),
-        time::now(),
+        now,
     )
     .await?;
     match changed {
@@ -102,13 +127,17 @@ pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
 pub async fn delete(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
     let message_id = ctx.params.id("message_id")?;
+    let now = time::now();
+    let config = ctx.state.config.clone();
+    let conn = ctx.db.conn().await?;
+    rate_limit::take(conn, &config, editor.id, Limit::Changes, now).await?;
     let changed = messages::change(
-        ctx.db.conn().await?,
+        conn,
         conversation_id,
         message_id,
         editor.id,
         Change::Delete,
-        time::now(),
+        now,
     )
     .await?;
     match changed {
@@ -116,7 +145,10 @@ pub async fn delete(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>,
             ctx.announce(conversation_id, Some(tombstone.version)).await;
             Ok(respond::no_content())
         }
-        Changed::Unchanged => Ok(respond::no_content()),
+        Changed::Unchanged => {
+            rate_limit::give_back(ctx.db.conn().await?, editor.id, Limit::Changes).await?;
+            Ok(respond::no_content())
+        }
         other => Err(refusal(other)),
     }
 }

@@ -12,7 +12,7 @@ use aws_lambda_events::encodings::Body;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::db::Db;
-use shared::store::{realtime as connections, users};
+use shared::store::{realtime as connections, refresh_tokens, users};
 use shared::{ApiError, AppState, realtime, time};
 use sqlx::MySqlConnection;
 
@@ -112,6 +112,21 @@ async fn connect(
         connections::insert_connection(conn, connection_id, user.id, redeemed.session, now).await;
     if let Err(err) = stored {
         return (Some(user.username), Err(err.into()));
+    }
+    // Checked once the connection is stored: a logout that ended the session
+    // before this read is seen here, and one after it finds the connection.
+    if let Some(session) = redeemed.session {
+        let max_age = chrono::TimeDelta::from_std(state.config.tokens.session_max_age)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let started_after = now.checked_sub_signed(max_age).unwrap_or(now);
+        match refresh_tokens::is_live(conn, &session, started_after).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = connections::delete_connection(conn, connection_id).await;
+                return (Some(user.username), Err(REFUSED));
+            }
+            Err(err) => return (Some(user.username), Err(err.into())),
+        }
     }
     let cap = state.config.max_connections_per_user;
     match connections::beyond_newest(conn, user.id, cap).await {

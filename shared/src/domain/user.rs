@@ -115,6 +115,9 @@ impl PersonName {
         if raw.chars().count() > MAX_NAME_CHARS {
             return Err(format!("Must be at most {MAX_NAME_CHARS} characters."));
         }
+        if raw.chars().any(char::is_control) {
+            return Err("Must not contain control characters.".into());
+        }
         Ok(PersonName(raw.trim().to_string()))
     }
 
@@ -132,6 +135,21 @@ impl fmt::Display for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_with_a_control_character_is_refused() {
+        for bad in [
+            "Ann\u{0}",
+            "A\nB",
+            "tab\there",
+            "\u{1b}[31mred",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            assert!(PersonName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(PersonName::parse(" Zoë 🙂 ").unwrap().as_str(), "Zoë 🙂");
+    }
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {

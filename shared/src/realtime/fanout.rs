@@ -30,6 +30,9 @@ use crate::store::{conversations, messages, realtime as connections};
 /// this far back.
 const REORDER_WINDOW: i64 = 200;
 
+/// Frames one pass posts at most (changes times connections).
+const MAX_FRAMES_PER_PASS: usize = 4_000;
+
 #[derive(Debug, Clone)]
 pub struct FanoutSettings {
     /// Posts in flight at once in one pass.
@@ -46,6 +49,10 @@ pub struct FanoutSettings {
     /// handshake. That keeps a shard whose cursor lagged while nobody
     /// listened from replaying its backlog to the first connection.
     pub commit_lag: Duration,
+    /// Passes of one nudge stop after this long with work left, which the
+    /// nudge's handler hands on to a fresh nudge, so that one invocation ends
+    /// well before its timeout.
+    pub budget: Duration,
 }
 
 impl Default for FanoutSettings {
@@ -55,6 +62,7 @@ impl Default for FanoutSettings {
             batch: 200,
             handshake_grace: Duration::from_secs(30),
             commit_lag: Duration::from_secs(10),
+            budget: Duration::from_secs(20),
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct Report {
     pub posts: usize,
     pub gone: usize,
     pub failed: usize,
+    /// The budget ran out with changes still to deliver.
+    pub unfinished: bool,
 }
 
 /// Delivers everything pending for the nudge's shard, pass after pass until
@@ -80,6 +90,7 @@ pub async fn deliver(
 ) -> anyhow::Result<Report> {
     let mut total = Report::default();
     let mut conn = pool.acquire().await?;
+    let started = tokio::time::Instant::now();
     loop {
         let (report, more) = pass(&mut conn, api, nudge, settings).await?;
         total.passes += 1;
@@ -89,6 +100,10 @@ pub async fn deliver(
         total.gone += report.gone;
         total.failed += report.failed;
         if !more {
+            return Ok(total);
+        }
+        if started.elapsed() >= settings.budget {
+            total.unfinished = true;
             return Ok(total);
         }
     }
@@ -106,15 +121,30 @@ async fn pass(
         shards,
         since,
     } = *nudge;
-    let mut tx = conn.begin().await?;
     let start = (since - REORDER_WINDOW).max(0);
-    let cursor = delivery::lock_cursor(&mut tx, conversation_id, shard, start).await?;
+    let mut tx = conn.begin().await?;
+    let cursor = match delivery::lock_cursor(&mut tx, conversation_id, shard).await? {
+        Some(cursor) => cursor,
+        None => {
+            tx.rollback().await?;
+            delivery::create_cursor(conn, conversation_id, shard, start).await?;
+            tx = conn.begin().await?;
+            delivery::lock_cursor(&mut tx, conversation_id, shard)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?
+        }
+    };
     // A cursor further behind than the window lagged while nobody listened:
     // every change in between was made with no connection to deliver to.
     let delivered = cursor.max(start);
-    let changes = messages::log_since(&mut tx, conversation_id, delivered, settings.batch).await?;
-    let queued = delivery::queued(&mut tx, conversation_id, shard, shards, settings.batch).await?;
     let participants = delivery::shard_connections(&mut tx, conversation_id, shard, shards).await?;
+    // A pass posts a bounded number of frames, so that it ends well within
+    // the invocation; what is left is the next pass's.
+    let changes_taken =
+        (MAX_FRAMES_PER_PASS / participants.len().max(1)).clamp(1, settings.batch as usize);
+    let changes =
+        messages::log_since(&mut tx, conversation_id, delivered, changes_taken as i64).await?;
+    let queued = delivery::queued(&mut tx, conversation_id, shard, shards, settings.batch).await?;
 
     let mut by_user: HashMap<i64, Vec<Bytes>> = HashMap::new();
     for event in &queued {
@@ -168,7 +198,13 @@ async fn pass(
         .buffer_unordered(settings.max_in_flight.max(1))
         .collect::<Vec<_>>()
         .await;
+    // A conversation event whose post failed stays queued for the next pass
+    // (messages need no such care: the client sees the gap by version).
+    let mut failed_users: Vec<i64> = Vec::new();
     for (recipient, outcome) in outcomes {
+        if outcome.failed > 0 {
+            failed_users.push(recipient.user_id);
+        }
         report.posts += outcome.sent + outcome.failed;
         report.failed += outcome.failed;
         if outcome.gone && !is_fresh(recipient.connected_at, now, grace) {
@@ -179,10 +215,14 @@ async fn pass(
     if let Some(last) = changes.last() {
         delivery::advance_cursor(&mut tx, conversation_id, shard, last.version).await?;
     }
-    let ids: Vec<i64> = queued.iter().map(|event| event.id).collect();
+    let ids: Vec<i64> = queued
+        .iter()
+        .filter(|event| !failed_users.contains(&event.user_id))
+        .map(|event| event.id)
+        .collect();
     delivery::delete_queued(&mut tx, &ids).await?;
     tx.commit().await?;
-    let more = changes.len() as i64 >= settings.batch || queued.len() as i64 >= settings.batch;
+    let more = changes.len() >= changes_taken || queued.len() as i64 >= settings.batch;
     Ok((report, more))
 }
 

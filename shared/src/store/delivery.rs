@@ -35,40 +35,46 @@ pub async fn audience(
     .await
 }
 
-/// Locks a shard's cursor for one pass and returns how far it has
-/// delivered; a shard that never delivered starts at `since`. The lock is
-/// held until the pass commits, after its posts.
-pub async fn lock_cursor(
+/// Creates a shard's cursor if it has none, in a statement of its own (not
+/// in the pass's transaction): where the conversation's other shards have
+/// got to, the least of them, so users moving here from another shard miss
+/// nothing; for a conversation's first shard, `since`.
+pub async fn create_cursor(
     conn: &mut MySqlConnection,
     conversation_id: i64,
     shard: i64,
     since: i64,
-) -> Result<i64, sqlx::Error> {
-    const LOCK: &str = "SELECT delivered_version FROM delivery_cursors \
-                        WHERE conversation_id = ? AND shard = ? FOR UPDATE";
-    let locked: Option<i64> = sqlx::query_scalar(LOCK)
-        .bind(conversation_id)
-        .bind(shard)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(delivered) = locked {
-        return Ok(delivered);
-    }
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT IGNORE INTO delivery_cursors (conversation_id, shard, delivered_version) \
-         SELECT id, ?, ? FROM conversations WHERE id = ?",
+         SELECT ?, ?, COALESCE(MIN(delivered_version), ?) FROM delivery_cursors \
+          WHERE conversation_id = ?",
     )
+    .bind(conversation_id)
     .bind(shard)
     .bind(since)
     .bind(conversation_id)
     .execute(&mut *conn)
     .await?;
-    let delivered: Option<i64> = sqlx::query_scalar(LOCK)
-        .bind(conversation_id)
-        .bind(shard)
-        .fetch_optional(&mut *conn)
-        .await?;
-    delivered.ok_or(sqlx::Error::RowNotFound)
+    Ok(())
+}
+
+/// Locks a shard's cursor for one pass and returns how far it has
+/// delivered, or `None` when it has no cursor yet. The lock is held until
+/// the pass commits, after its posts.
+pub async fn lock_cursor(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    shard: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT delivered_version FROM delivery_cursors \
+         WHERE conversation_id = ? AND shard = ? FOR UPDATE",
+    )
+    .bind(conversation_id)
+    .bind(shard)
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 pub async fn advance_cursor(

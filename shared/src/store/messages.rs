@@ -166,6 +166,20 @@ pub async fn send(
     }))
 }
 
+/// The caller's stored send with `client_id` in a conversation they take
+/// part in, if any.
+pub async fn repeat_of(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    sender_id: i64,
+    client_id: &ClientId,
+) -> Result<Option<Message>, sqlx::Error> {
+    if !crate::store::conversations::is_member(conn, conversation_id, sender_id).await? {
+        return Ok(None);
+    }
+    by_client_id(conn, conversation_id, sender_id, Some(client_id.as_str())).await
+}
+
 async fn by_client_id(
     conn: &mut MySqlConnection,
     conversation_id: i64,

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod login_failures;
 pub mod maintenance;
 pub mod messages;
+pub mod rate_windows;
 pub mod realtime;
 pub mod refresh_tokens;
 pub mod users;

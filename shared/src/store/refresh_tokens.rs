@@ -14,8 +14,12 @@ pub enum Rotation {
     /// The token was live; it is now spent and `user` may have a new one in
     /// the same session.
     Rotated { user: User, family: FamilyId },
-    /// A spent token came back: the family has been revoked.
+    /// A spent token came back after the reuse grace: the family has been
+    /// revoked.
     Reused { user_id: i64, family: FamilyId },
+    /// A spent token came back within the reuse grace of its rotation (two
+    /// tabs refreshing at once): refused, nothing revoked.
+    AlreadyUsed,
     /// Unknown, expired, or of a revoked family.
     Invalid,
 }
@@ -80,6 +84,7 @@ pub async fn rotate(
     now: DateTime<Utc>,
     ttl: TimeDelta,
     max_age: TimeDelta,
+    reuse_grace: TimeDelta,
 ) -> Result<Rotation, sqlx::Error> {
     let mut tx = conn.begin().await?;
     let row: Option<Presented> = sqlx::query_as(
@@ -102,7 +107,10 @@ pub async fn rotate(
     if row.revoked_at.is_some() {
         return Ok(Rotation::Invalid);
     }
-    if row.used_at.is_some() {
+    if let Some(used_at) = row.used_at {
+        if now.signed_duration_since(used_at) < reuse_grace {
+            return Ok(Rotation::AlreadyUsed);
+        }
         revoke_family_in(&mut tx, &row.family_id, now).await?;
         tx.commit().await?;
         let family = FamilyId::try_from(row.family_id.as_slice()).unwrap_or_default();
@@ -167,4 +175,22 @@ pub async fn revoke_family_of(
     .execute(&mut *conn)
     .await?;
     Ok(FamilyId::try_from(family.as_slice()).ok())
+}
+
+/// Whether a session (family) is live: not revoked, and started after
+/// `started_after` (its absolute lifetime).
+pub async fn is_live(
+    conn: &mut MySqlConnection,
+    family: &FamilyId,
+    started_after: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let live: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM refresh_token_families \
+         WHERE id = ? AND revoked_at IS NULL AND created_at > ?",
+    )
+    .bind(&family[..])
+    .bind(started_after.naive_utc())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(live.is_some())
 }
