@@ -278,7 +278,6 @@ impl Config {
                 handshake_grace: Duration::from_secs(
                     vars.number("FANOUT_HANDSHAKE_GRACE_SECONDS", 30)?,
                 ),
-                commit_lag: request_deadline,
                 ..FanoutSettings::default()
             },
         })

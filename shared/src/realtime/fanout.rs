@@ -43,11 +43,14 @@ pub struct FanoutSettings {
     /// A connection this young that answers 410 is not forgotten: API
     /// Gateway answers 410 while a handshake is still in progress.
     pub handshake_grace: Duration,
-    /// How long after its time stamp a change may still commit (the request
-    /// deadline). A connection is not sent changes stamped longer than this
-    /// before it opened: its client caught up on them by `version` after the
+    /// A connection is not sent changes stamped longer than this before it
+    /// opened: its client caught up on them by `version` after the
     /// handshake. That keeps a shard whose cursor lagged while nobody
-    /// listened from replaying its backlog to the first connection.
+    /// listened, or a shard's first pass, from replaying recent history to
+    /// every connection. A change that commits longer than this after its
+    /// stamp (a send held up by lock waits) is not pushed to a connection
+    /// that opened in between; its client sees the gap in `version` at the
+    /// next event.
     pub commit_lag: Duration,
     /// Passes of one nudge stop after this long with work left, which the
     /// nudge's handler hands on to a fresh nudge, so that one invocation ends
@@ -61,7 +64,7 @@ impl Default for FanoutSettings {
             max_in_flight: 32,
             batch: 200,
             handshake_grace: Duration::from_secs(30),
-            commit_lag: Duration::from_secs(10),
+            commit_lag: Duration::from_secs(2),
             budget: Duration::from_secs(20),
         }
     }
