@@ -423,6 +423,35 @@ impl TestApp {
         response.body["id"].as_i64().expect("message id")
     }
 
+    /// Each of `senders` sends `each` messages into `conversation_id` one
+    /// after another, all senders at once; every send must answer 201.
+    pub async fn send_concurrently(
+        &self,
+        senders: &[&TestUser],
+        conversation_id: i64,
+        each: usize,
+    ) {
+        let mut sending = tokio::task::JoinSet::new();
+        for sender in senders {
+            let state = self.state.clone();
+            let token = sender.access.clone();
+            sending.spawn(async move {
+                for i in 0..each {
+                    let (status, body) = call_on(
+                        &state,
+                        "POST",
+                        &format!("/api/conversations/{conversation_id}/messages"),
+                        &token,
+                        Some(json!({"body": format!("message {i}")})),
+                    )
+                    .await;
+                    assert_eq!(status, 201, "{body}");
+                }
+            });
+        }
+        sending.join_all().await;
+    }
+
     pub async fn messages(
         &self,
         reader: &TestUser,

@@ -215,6 +215,21 @@ pub async fn next_json(socket: &mut Socket) -> Value {
     serde_json::from_str(&frame).unwrap_or_else(|e| panic!("not JSON ({e}): {frame}"))
 }
 
+/// Waits for the gateway to close `socket`; false when it stays open for the
+/// frame wait.
+pub async fn closed(socket: &mut Socket) -> bool {
+    tokio::time::timeout(FRAME_WAIT, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// Nothing arrives for `wait`.
 pub async fn assert_silent(socket: &mut Socket, wait: Duration) {
     if let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(wait, socket.next()).await {

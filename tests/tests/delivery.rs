@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use api_tests::TestUser;
-use api_tests::websocket::{Socket, Stack, eventually, next_json};
+use api_tests::websocket::{Socket, Stack, closed, eventually, next_json};
 use futures_util::StreamExt;
 use serde_json::json;
 use sqlx::{Connection, MySqlPool};
@@ -276,25 +276,9 @@ async fn a_large_group_is_split_over_shards_and_every_connection_keeps_its_order
     }
 
     const SENDS: i64 = 12;
-    let mut sending = tokio::task::JoinSet::new();
-    for sender in users.iter().take(4) {
-        let state = app.state.clone();
-        let token = sender.access.clone();
-        sending.spawn(async move {
-            for i in 0..SENDS / 4 {
-                let (status, body) = api_tests::call_on(
-                    &state,
-                    "POST",
-                    &format!("/api/conversations/{conversation}/messages"),
-                    &token,
-                    Some(json!({"body": format!("message {i}")})),
-                )
-                .await;
-                assert_eq!(status, 201, "{body}");
-            }
-        });
-    }
-    sending.join_all().await;
+    let senders: Vec<&TestUser> = users.iter().take(4).collect();
+    app.send_concurrently(&senders, conversation, SENDS as usize / 4)
+        .await;
 
     for socket in &mut sockets {
         let mut versions = Vec::new();
@@ -361,20 +345,6 @@ async fn conversation_events_cost_a_change_the_same_statements_however_many_list
             json!(members.len())
         );
     }
-}
-
-/// Waits for the gateway to close `socket`.
-async fn closed(socket: &mut Socket) -> bool {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await
-    .unwrap_or(false)
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use api_tests::count_statements;
 use api_tests::websocket::{
-    DELIVERY_QUEUE, Stack, assert_silent, eventually, management_client, next_json, queue_client,
-    send_text,
+    DELIVERY_QUEUE, Stack, assert_silent, closed, eventually, management_client, next_json,
+    queue_client, send_text,
 };
 use chrono::TimeDelta;
 use futures_util::{SinkExt, StreamExt};
@@ -628,25 +628,8 @@ async fn events_of_one_conversation_leave_in_version_order_under_four_concurrent
     let mut listener = stack.connect(&eve).await;
 
     const EACH: usize = 10;
-    let mut sending = tokio::task::JoinSet::new();
-    for sender in &senders {
-        let state = app.state.clone();
-        let token = sender.access.clone();
-        sending.spawn(async move {
-            for i in 0..EACH {
-                let (status, body) = api_tests::call_on(
-                    &state,
-                    "POST",
-                    &format!("/api/conversations/{conversation}/messages"),
-                    &token,
-                    Some(json!({"body": format!("message {i}")})),
-                )
-                .await;
-                assert_eq!(status, 201, "{body}");
-            }
-        });
-    }
-    sending.join_all().await;
+    let all: Vec<&api_tests::TestUser> = senders.iter().collect();
+    app.send_concurrently(&all, conversation, EACH).await;
 
     let mut versions = Vec::new();
     for _ in 0..senders.len() * EACH {
@@ -741,14 +724,8 @@ async fn a_connection_the_function_has_forgotten_is_closed_on_its_next_frame(poo
         .await
         .unwrap();
     send_text(&mut socket, r#"{"action":"ping"}"#).await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert_eq!(closed, Ok(true), "the forgotten connection stayed open");
+    assert!(
+        closed(&mut socket).await,
+        "the forgotten connection stayed open"
+    );
 }

@@ -28,7 +28,7 @@ use crate::store::{conversations, messages, realtime as connections};
 /// changes that committed close together may reach the queue in another
 /// order than their versions, and a shard that has never delivered starts
 /// this far back.
-const REORDER_WINDOW: i64 = 200;
+const REORDER_WINDOW: i64 = 32;
 
 /// Frames one pass posts at most (changes times connections).
 const MAX_FRAMES_PER_PASS: usize = 4_000;
