@@ -36,9 +36,10 @@ pub async fn audience(
 }
 
 /// Creates a shard's cursor if it has none, in a statement of its own (not
-/// in the pass's transaction): where the conversation's other shards have
-/// got to, the least of them, so users moving here from another shard miss
-/// nothing; for a conversation's first shard, `since`.
+/// in the pass's transaction), at `since` or where the least advanced of the
+/// conversation's other shards has got to, whichever is earlier: users
+/// moving here from another shard miss nothing, and a shard created after
+/// another one delivered this nudge's change still delivers it.
 pub async fn create_cursor(
     conn: &mut MySqlConnection,
     conversation_id: i64,
@@ -47,11 +48,12 @@ pub async fn create_cursor(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT IGNORE INTO delivery_cursors (conversation_id, shard, delivered_version) \
-         SELECT ?, ?, COALESCE(MIN(delivered_version), ?) FROM delivery_cursors \
+         SELECT ?, ?, LEAST(COALESCE(MIN(delivered_version), ?), ?) FROM delivery_cursors \
           WHERE conversation_id = ?",
     )
     .bind(conversation_id)
     .bind(shard)
+    .bind(since)
     .bind(since)
     .bind(conversation_id)
     .execute(&mut *conn)
