@@ -65,10 +65,10 @@ async fn a_connection_posted_to_inside_its_handshake_is_not_forgotten(pool: MySq
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_send_answers_without_waiting_for_its_fan_out(pool: MySqlPool) {
-    // Each post to a connection takes 200 ms: delivering one send to eight
-    // connections one after another would take 1.6 s.
+    // Each post to a connection takes a second: delivering one send to
+    // eight connections one after another would take 8 s.
     let stack = Stack::start_with(pool, |settings| {
-        settings.gateway.post_time = Duration::from_millis(200);
+        settings.gateway.post_time = Duration::from_secs(1);
     })
     .await;
     let app = &stack.app;
@@ -91,7 +91,7 @@ async fn a_send_answers_without_waiting_for_its_fan_out(pool: MySqlPool) {
     let answered = started.elapsed();
     assert_eq!(sent.status, 201);
     assert!(
-        answered < Duration::from_millis(200),
+        answered < Duration::from_secs(1),
         "the send waited for delivery: {answered:?}"
     );
     for socket in &mut sockets {
@@ -100,7 +100,7 @@ async fn a_send_answers_without_waiting_for_its_fan_out(pool: MySqlPool) {
     }
     // The posts ran concurrently: well under eight posts' time.
     assert!(
-        started.elapsed() < Duration::from_millis(1200),
+        started.elapsed() < Duration::from_secs(4),
         "{:?}",
         started.elapsed()
     );
