@@ -149,11 +149,3 @@ pub async fn of_sessions(
     query.push(")");
     query.build_query_scalar().fetch_all(&mut *conn).await
 }
-
-/// Every connection of `user_id`.
-pub async fn of_user(conn: &mut MySqlConnection, user_id: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT connection_id FROM realtime_connections WHERE user_id = ?")
-        .bind(user_id)
-        .fetch_all(&mut *conn)
-        .await
-}
