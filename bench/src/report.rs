@@ -31,8 +31,10 @@ pub struct ColdStart {
 }
 
 /// Real-time delivery through the local WebSocket gateway.
+#[derive(Debug)]
 pub struct Delivery {
-    /// One send at a time into a conversation of 100 connected listeners.
+    /// One send at a time into a conversation of 1,000 members with two
+    /// connections each.
     pub latency: Latency,
     /// "send, 32 conversations" at c=32 with delivery on and nobody connected.
     pub without_listeners: Figures,

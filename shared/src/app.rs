@@ -188,7 +188,7 @@ async fn authenticate(state: &AppState, db: &mut Db, headers: &HeaderMap) -> Cal
         return Caller::Invalid;
     };
     let found = match db.conn().await {
-        Ok(conn) => users::find(conn, verified.user_id).await,
+        Ok(conn) => users::find_signed_in(conn, verified.user_id, verified.session.as_ref()).await,
         Err(err) => Err(err),
     };
     match found {

@@ -85,21 +85,34 @@ pub struct TokenConfig {
     pub refresh_reuse_grace: Duration,
 }
 
-/// What the maintenance step keeps: the lifetimes that make a stored row dead.
-#[derive(Clone, Copy, Debug)]
-pub struct RetentionConfig {
+/// What the maintenance run needs: the lifetimes that make a stored row
+/// dead, and where the erasures it finishes announce their changes.
+#[derive(Clone, Debug)]
+pub struct MaintenanceConfig {
     pub session_max_age: Duration,
     pub login_failure_window: Duration,
+    pub delivery_queue_url: Option<String>,
+    pub delivery_queue_endpoint: Option<String>,
+    pub delivery_users_per_shard: u32,
 }
 
-impl RetentionConfig {
+impl MaintenanceConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
-        Ok(RetentionConfig {
+        Ok(MaintenanceConfig {
             session_max_age: session_max_age(&vars)?,
             login_failure_window: login_failure_window(&vars)?,
+            delivery_queue_url: vars.get("DELIVERY_QUEUE_URL"),
+            delivery_queue_endpoint: vars.get("DELIVERY_QUEUE_ENDPOINT"),
+            delivery_users_per_shard: delivery_users_per_shard(&vars)?,
         })
     }
+}
+
+fn delivery_users_per_shard<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<u32, ConfigError> {
+    vars.small_number("DELIVERY_USERS_PER_SHARD", 250)
 }
 
 fn session_max_age<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Duration, ConfigError> {
@@ -267,7 +280,7 @@ impl Config {
             websocket_management_url: vars.get("WEBSOCKET_MANAGEMENT_URL"),
             delivery_queue_url: vars.get("DELIVERY_QUEUE_URL"),
             delivery_queue_endpoint: vars.get("DELIVERY_QUEUE_ENDPOINT"),
-            delivery_users_per_shard: vars.small_number("DELIVERY_USERS_PER_SHARD", 250)?,
+            delivery_users_per_shard: delivery_users_per_shard(&vars)?,
             max_connections_per_user: vars
                 .small_number("WEBSOCKET_MAX_CONNECTIONS_PER_USER", 10)?
                 .max(1),

@@ -7,6 +7,7 @@ pub mod cloud_secrets;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod erasure;
 pub mod error;
 pub mod memory;
 pub mod pagination;

@@ -380,8 +380,8 @@ async fn a_ticket_of_a_session_that_has_ended_opens_nothing(pool: MySqlPool) {
     let alice = stack.app.user("alice").await;
     let url = stack.ticket_url(&alice).await;
     assert_eq!(stack.app.logout(&alice.refresh).await.status, 204);
-    // The access token still verifies for its last minutes, and the ticket
-    // was taken before the logout: the handshake is refused all the same.
+    // The ticket was taken before the logout: the handshake is refused all
+    // the same.
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status().as_u16(), 401)

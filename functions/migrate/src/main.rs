@@ -4,11 +4,15 @@
 //! each invocation (a deployment runs it once after `sam deploy`), and purges
 //! when the event says `{"action": "purge"}` (a schedule in `template.yaml`).
 
+use std::time::Duration;
+
 use anyhow::Context;
 use chrono::TimeDelta;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
-use shared::config::{DatabaseConfig, RetentionConfig};
+use shared::config::{DatabaseConfig, MaintenanceConfig};
+use shared::erasure::{self, Announcer};
+use shared::realtime::DeliveryQueue;
 use shared::store::maintenance;
 use shared::{db, time};
 use sqlx::MySql;
@@ -26,10 +30,25 @@ async fn apply(config: &DatabaseConfig) -> anyhow::Result<Value> {
     Ok(json!({"status": "ok", "migrations": applied}))
 }
 
-async fn purge(config: &DatabaseConfig, retention: RetentionConfig) -> anyhow::Result<Value> {
+/// Erasures resumed by one run stop after this, well within the function's
+/// timeout; the next run goes on.
+const ERASURE_BUDGET: Duration = Duration::from_secs(60);
+
+async fn purge(config: &DatabaseConfig, retention: MaintenanceConfig) -> anyhow::Result<Value> {
     let pool = db::pool(config)?;
+    let conn = &mut *pool.acquire().await?;
+    let queue = retention
+        .delivery_queue_url
+        .as_deref()
+        .map(|url| DeliveryQueue::from_env(url, retention.delivery_queue_endpoint.as_deref()))
+        .transpose()?;
+    let announcer = queue.as_ref().map(|queue| Announcer {
+        queue,
+        users_per_shard: retention.delivery_users_per_shard,
+    });
+    let erasures = erasure::resume_all(conn, announcer, ERASURE_BUDGET).await?;
     let purged = maintenance::purge(
-        &mut *pool.acquire().await?,
+        conn,
         time::now(),
         TimeDelta::from_std(retention.session_max_age).context("session max age")?,
         TimeDelta::from_std(retention.login_failure_window).context("login failure window")?,
@@ -42,16 +61,17 @@ async fn purge(config: &DatabaseConfig, retention: RetentionConfig) -> anyhow::R
         tickets = purged.tickets,
         connections = purged.connections,
         queued_events = purged.queued_events,
+        erasures,
         "purged"
     );
-    Ok(json!({"status": "ok", "purged": purged}))
+    Ok(json!({"status": "ok", "purged": purged, "erasures_finished": erasures}))
 }
 
 /// What one invocation or run does.
 async fn run(
     action: Option<&str>,
     config: &DatabaseConfig,
-    retention: RetentionConfig,
+    retention: MaintenanceConfig,
 ) -> anyhow::Result<Value> {
     match action {
         None | Some("migrate") => apply(config).await,
@@ -67,14 +87,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let secrets = shared::cloud_secrets::resolve(env).await?;
     let lookup = |name: &str| secrets.get(name).cloned().or_else(|| env(name));
     let config = DatabaseConfig::from_lookup(lookup)?;
-    let retention = RetentionConfig::from_lookup(lookup)?;
+    let retention = MaintenanceConfig::from_lookup(lookup)?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         let action = std::env::args().nth(1);
         run(action.as_deref(), &config, retention).await?;
         return Ok(());
     }
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let config = config.clone();
+        let (config, retention) = (config.clone(), retention.clone());
         async move {
             let action = event.payload["action"].as_str();
             run(action, &config, retention)

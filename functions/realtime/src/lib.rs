@@ -103,7 +103,7 @@ async fn connect(
         Ok(None) => return (None, Err(REFUSED)),
         Err(err) => return (None, Err(err.into())),
     };
-    let user = match users::find(conn, redeemed.user_id).await {
+    let user = match users::find_signed_in(conn, redeemed.user_id, None).await {
         Ok(Some(user)) => user,
         Ok(None) => return (None, Err(REFUSED)),
         Err(err) => return (None, Err(err.into())),

@@ -127,7 +127,7 @@ mod tests {
             participants: (0..participants as i64)
                 .map(|id| PublicUser {
                     id,
-                    username: name.into(),
+                    username: Some(name.into()),
                     first_name: name.into(),
                     last_name: name.into(),
                 })

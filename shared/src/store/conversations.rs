@@ -79,32 +79,26 @@ impl ConversationRow {
             self.lm_version,
             self.lm_created_at,
             self.lm_sender_id,
-            self.lm_sender_username,
         ) {
-            (
-                Some(id),
-                Some(seq),
-                Some(version),
-                Some(created_at),
-                Some(sender_id),
-                Some(username),
-            ) => Some(Message {
-                id,
-                conversation_id: self.id,
-                seq,
-                version,
-                sender: PublicUser {
-                    id: sender_id,
-                    username,
-                    first_name: self.lm_sender_first_name.unwrap_or_default(),
-                    last_name: self.lm_sender_last_name.unwrap_or_default(),
-                },
-                body: self.lm_body,
-                client_id: self.lm_client_id,
-                created_at,
-                edited_at: self.lm_edited_at,
-                deleted_at: self.lm_deleted_at,
-            }),
+            (Some(id), Some(seq), Some(version), Some(created_at), Some(sender_id)) => {
+                Some(Message {
+                    id,
+                    conversation_id: self.id,
+                    seq,
+                    version,
+                    sender: PublicUser {
+                        id: sender_id,
+                        username: self.lm_sender_username,
+                        first_name: self.lm_sender_first_name.unwrap_or_default(),
+                        last_name: self.lm_sender_last_name.unwrap_or_default(),
+                    },
+                    body: self.lm_body,
+                    client_id: self.lm_client_id,
+                    created_at,
+                    edited_at: self.lm_edited_at,
+                    deleted_at: self.lm_deleted_at,
+                })
+            }
             _ => None,
         };
         Conversation {
@@ -130,9 +124,10 @@ macro_rules! member_view {
     () => {
         "SELECT c.id, c.title, (c.direct_low IS NOT NULL) AS direct, c.created_by, c.created_at, \
                 c.last_activity_at, c.last_seq, c.last_version, c.participant_count, p.last_read_seq, \
-                m.id AS lm_id, m.seq AS lm_seq, m.version AS lm_version, m.body AS lm_body, \
-                m.client_id AS lm_client_id, m.created_at AS lm_created_at, \
-                m.edited_at AS lm_edited_at, m.deleted_at AS lm_deleted_at, \
+                m.id AS lm_id, m.seq AS lm_seq, m.version AS lm_version, \
+                IF(s.erased_at IS NULL, m.body, NULL) AS lm_body, \
+                m.client_id AS lm_client_id, m.created_at AS lm_created_at, m.edited_at AS lm_edited_at, \
+                COALESCE(m.deleted_at, s.erased_at) AS lm_deleted_at, \
                 s.id AS lm_sender_id, s.username AS lm_sender_username, \
                 s.first_name AS lm_sender_first_name, s.last_name AS lm_sender_last_name \
          FROM conversation_participants p \

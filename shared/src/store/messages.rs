@@ -45,7 +45,7 @@ pub(crate) struct MessageRow {
     edited_at: Option<DateTime<Utc>>,
     deleted_at: Option<DateTime<Utc>>,
     sender_id: i64,
-    sender_username: String,
+    sender_username: Option<String>,
     sender_first_name: String,
     sender_last_name: String,
 }
@@ -74,8 +74,9 @@ impl From<MessageRow> for Message {
 
 macro_rules! message_columns {
     () => {
-        "m.id, m.conversation_id, m.seq, m.version, m.body, m.client_id, m.created_at, \
-         m.edited_at, m.deleted_at, \
+        "m.id, m.conversation_id, m.seq, m.version, \
+         IF(s.erased_at IS NULL, m.body, NULL) AS body, m.client_id, m.created_at, m.edited_at, \
+         COALESCE(m.deleted_at, s.erased_at) AS deleted_at, \
          s.id AS sender_id, s.username AS sender_username, \
          s.first_name AS sender_first_name, s.last_name AS sender_last_name"
     };

@@ -8,6 +8,7 @@
 
 pub mod conversations;
 pub mod delivery;
+pub mod erasure;
 pub mod login_failures;
 pub mod maintenance;
 pub mod messages;

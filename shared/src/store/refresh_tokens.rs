@@ -93,7 +93,7 @@ pub async fn rotate(
                 u.id, u.email, u.username, u.first_name, u.last_name, u.created_at \
          FROM refresh_tokens t \
          JOIN refresh_token_families f ON f.id = t.family_id \
-         JOIN users u ON u.id = f.user_id \
+         JOIN users u ON u.id = f.user_id AND u.erased_at IS NULL \
          WHERE t.token_hash = ? \
          FOR UPDATE",
     )
@@ -193,4 +193,52 @@ pub async fn is_live(
     .fetch_optional(&mut *conn)
     .await?;
     Ok(live.is_some())
+}
+
+/// Stores a new password hash and revokes every session of the account, in
+/// one transaction; returns the sessions that ended. A rotation in flight
+/// holds its family's row, so it finishes first and its new token is
+/// revoked with the rest.
+pub async fn replace_password(
+    conn: &mut MySqlConnection,
+    user_id: i64,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<FamilyId>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let ended = revoke_all_in(&mut tx, user_id, now).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// Revokes every live session of `user_id` and returns them.
+pub(crate) async fn revoke_all_in(
+    conn: &mut MySqlConnection,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<FamilyId>, sqlx::Error> {
+    let live: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT id FROM refresh_token_families \
+         WHERE user_id = ? AND revoked_at IS NULL FOR UPDATE",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE refresh_token_families SET revoked_at = ? \
+         WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now.naive_utc())
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(live
+        .iter()
+        .filter_map(|id| FamilyId::try_from(id.as_slice()).ok())
+        .collect())
 }

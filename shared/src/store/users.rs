@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::{FromRow, MySqlConnection};
 
 use crate::domain::{Email, PersonName, Username};
+use crate::store::refresh_tokens::FamilyId;
 
 /// The caller's own account, as the contract shows it.
 #[derive(Debug, Clone, Serialize, FromRow, PartialEq, Eq)]
@@ -20,14 +21,15 @@ pub struct User {
     /// account is the caller's.
     #[serde(skip)]
     #[sqlx(skip)]
-    pub session: Option<crate::store::refresh_tokens::FamilyId>,
+    pub session: Option<FamilyId>,
 }
 
 /// What other users may see of an account: no email.
 #[derive(Debug, Clone, Serialize, FromRow, PartialEq, Eq)]
 pub struct PublicUser {
     pub id: i64,
-    pub username: String,
+    /// `None` only for an erased account.
+    pub username: Option<String>,
     pub first_name: String,
     pub last_name: String,
 }
@@ -36,7 +38,7 @@ impl From<&User> for PublicUser {
     fn from(user: &User) -> Self {
         PublicUser {
             id: user.id,
-            username: user.username.clone(),
+            username: Some(user.username.clone()),
             first_name: user.first_name.clone(),
             last_name: user.last_name.clone(),
         }
@@ -94,11 +96,24 @@ pub async fn taken(
     Ok((email_taken != 0, username_taken != 0))
 }
 
-pub async fn find(conn: &mut MySqlConnection, id: i64) -> Result<Option<User>, sqlx::Error> {
+/// The account an access token names, unless it was erased or the token's
+/// session (`session`, when it names one) has ended: logout, theft, a
+/// password change or an erasure ends its access tokens at once, not when
+/// they expire.
+pub async fn find_signed_in(
+    conn: &mut MySqlConnection,
+    id: i64,
+    session: Option<&FamilyId>,
+) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, email, username, first_name, last_name, created_at FROM users WHERE id = ?",
+        "SELECT u.id, u.email, u.username, u.first_name, u.last_name, u.created_at FROM users u \
+         WHERE u.id = ? AND u.erased_at IS NULL \
+           AND (? OR EXISTS (SELECT 1 FROM refresh_token_families f \
+                              WHERE f.id = ? AND f.user_id = u.id AND f.revoked_at IS NULL))",
     )
     .bind(id)
+    .bind(session.is_none())
+    .bind(session.map(|family| &family[..]))
     .fetch_optional(&mut *conn)
     .await
 }
@@ -135,7 +150,7 @@ pub async fn public_by_username(
         .await
 }
 
-/// The accounts among `ids` that exist, by id.
+/// The accounts among `ids` that exist and are not erased, by id.
 pub async fn public_by_ids(
     conn: &mut MySqlConnection,
     ids: &[i64],
@@ -144,7 +159,7 @@ pub async fn public_by_ids(
         return Ok(Vec::new());
     }
     let mut query = sqlx::QueryBuilder::new(
-        "SELECT id, username, first_name, last_name FROM users WHERE id IN (",
+        "SELECT id, username, first_name, last_name FROM users WHERE erased_at IS NULL AND id IN (",
     );
     let mut list = query.separated(", ");
     for id in ids {
