@@ -126,6 +126,16 @@ async fn every_bad_token_on_every_protected_route_is_a_401_that_writes_nothing(p
 
     let routes: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/api/auth/me".into(), None),
+        (
+            Method::POST,
+            "/api/auth/password".into(),
+            Some(json!({"current_password": PASSWORD, "new_password": "another passphrase"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/auth/me".into(),
+            Some(json!({"password": PASSWORD})),
+        ),
         (Method::GET, "/api/users?username=bob".into(), None),
         (
             Method::POST,

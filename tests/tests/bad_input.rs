@@ -184,7 +184,7 @@ async fn wrong_methods_are_405_with_allow_on_every_path(pool: MySqlPool) {
     let cases: [(&str, &str, &str); 8] = [
         ("PUT", "/api/auth/register", "POST"),
         ("GET", "/api/auth/refresh", "POST"),
-        ("DELETE", "/api/auth/me", "GET"),
+        ("PUT", "/api/auth/me", "GET, DELETE"),
         ("POST", "/api/users", "GET"),
         ("PATCH", "/api/conversations", "POST, GET"),
         ("DELETE", "/api/conversations/1", "GET"),

@@ -32,8 +32,9 @@ impl Nudge {
     }
 }
 
-/// A nudge that has not reached the queue in this time is given up: the
-/// change has committed, and a client catches up by `version`.
+/// A nudge request that has not been answered in this time is tried once
+/// more, then given up: the change has committed, and a client catches up by
+/// `version`.
 pub const NUDGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// SQS takes at most 10 messages per batch.
@@ -69,7 +70,9 @@ impl DeliveryQueue {
     }
 
     /// Sends every nudge, ten to a request. Each has its own de-duplication
-    /// id: two changes are two nudges, even within SQS's five minutes.
+    /// id: two changes are two nudges, even within SQS's five minutes. A
+    /// request that fails or does not answer in time is sent once more with
+    /// the same ids, so SQS keeps one copy if the first did arrive.
     pub async fn send(&self, nudges: &[Nudge]) -> anyhow::Result<()> {
         for chunk in nudges.chunks(BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
@@ -83,25 +86,31 @@ impl DeliveryQueue {
                         .build()?,
                 );
             }
-            let sending = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send();
-            let sent = tokio::time::timeout(NUDGE_TIMEOUT, sending)
-                .await
-                .map_err(|_| {
-                    anyhow::anyhow!("the delivery queue did not answer in {NUDGE_TIMEOUT:?}")
-                })?
-                .map_err(|err| anyhow::anyhow!(DisplayErrorContext(err).to_string()))?;
-            if let Some(failed) = sent.failed().first() {
-                anyhow::bail!(
-                    "the delivery queue refused a nudge: {} {}",
-                    failed.code(),
-                    failed.message().unwrap_or_default()
-                );
+            if let Err(first) = self.send_batch(entries.clone()).await {
+                tracing::info!(error = format!("{first:#}"), "nudge sent again");
+                self.send_batch(entries).await?;
             }
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, entries: Vec<SendMessageBatchRequestEntry>) -> anyhow::Result<()> {
+        let sending = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send();
+        let sent = tokio::time::timeout(NUDGE_TIMEOUT, sending)
+            .await
+            .map_err(|_| anyhow::anyhow!("the delivery queue did not answer in {NUDGE_TIMEOUT:?}"))?
+            .map_err(|err| anyhow::anyhow!(DisplayErrorContext(err).to_string()))?;
+        if let Some(failed) = sent.failed().first() {
+            anyhow::bail!(
+                "the delivery queue refused a nudge: {} {}",
+                failed.code(),
+                failed.message().unwrap_or_default()
+            );
         }
         Ok(())
     }

@@ -35,27 +35,32 @@ pub async fn audience(
     .await
 }
 
-/// Creates a shard's cursor if it has none, in a statement of its own (not
-/// in the pass's transaction), at `since` or where the least advanced of the
-/// conversation's other shards has got to, whichever is earlier: users
-/// moving here from another shard miss nothing, and a shard created after
-/// another one delivered this nudge's change still delivers it.
+/// Creates a shard's cursor if it has none, outside the pass's transaction,
+/// at `since` or where the least advanced of the conversation's other
+/// shards has got to, whichever is earlier: users moving here from another
+/// shard miss nothing, and a shard created after another one delivered this
+/// nudge's change still delivers it. The other cursors are read without a
+/// lock (a consistent read), so a pass of another shard holding its cursor
+/// across its posts holds nobody up here.
 pub async fn create_cursor(
     conn: &mut MySqlConnection,
     conversation_id: i64,
     shard: i64,
     since: i64,
 ) -> Result<(), sqlx::Error> {
+    let least: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(delivered_version) FROM delivery_cursors WHERE conversation_id = ?",
+    )
+    .bind(conversation_id)
+    .fetch_one(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT IGNORE INTO delivery_cursors (conversation_id, shard, delivered_version) \
-         SELECT ?, ?, LEAST(COALESCE(MIN(delivered_version), ?), ?) FROM delivery_cursors \
-          WHERE conversation_id = ?",
+         VALUES (?, ?, ?)",
     )
     .bind(conversation_id)
     .bind(shard)
-    .bind(since)
-    .bind(since)
-    .bind(conversation_id)
+    .bind(least.map_or(since, |least| least.min(since)))
     .execute(&mut *conn)
     .await?;
     Ok(())
