@@ -4,6 +4,8 @@
 //! delivered, and leave what it reports failed to come back after the
 //! visibility timeout. FIFO order per message group is the queue's: a group
 //! with a batch in flight gives nothing more until that batch is deleted.
+//! It also invokes the function's sweep now and then, as the cloud's
+//! schedule does.
 
 use std::time::Duration;
 
@@ -27,6 +29,9 @@ pub struct EventSource {
     pub concurrency: usize,
     /// Messages per batch (SQS gives at most 10 a receive).
     pub batch_size: i32,
+    /// How often the function is invoked with `{"action": "sweep"}`, as a
+    /// schedule does in the cloud.
+    pub sweep_interval: Option<Duration>,
 }
 
 /// A client of the SQS API at `endpoint`, with made-up credentials (the
@@ -58,6 +63,17 @@ impl EventSource {
                     if let Err(err) = source.poll_once(&client, &invoker).await {
                         tracing::warn!(error = format!("{err:#}"), "event source poll failed");
                         tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            });
+        }
+        if let Some(interval) = self.sweep_interval {
+            let invoker = invoker.clone();
+            pollers.spawn(async move {
+                loop {
+                    tokio::time::sleep(interval).await;
+                    if let Err(err) = invoker.invoke_raw(&json!({"action": "sweep"})).await {
+                        tracing::warn!(error = format!("{err:#}"), "sweep invocation failed");
                     }
                 }
             });

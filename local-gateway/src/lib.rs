@@ -54,6 +54,9 @@ pub struct Settings {
     pub fanout_invoke_url: Option<String>,
     pub fanout_function: String,
     pub fanout_concurrency: usize,
+    /// How often the fan-out function is invoked with `{"action": "sweep"}`,
+    /// as the cloud's schedule does every minute; `None`, never.
+    pub sweep_interval: Option<Duration>,
     /// How long a handshake takes between `$connect`'s answer and the
     /// connection being open (posts meanwhile answer 410, as API Gateway's
     /// do); a test lengthens it to post inside it.
@@ -76,6 +79,7 @@ impl Default for Settings {
             fanout_invoke_url: None,
             fanout_function: "fanout".into(),
             fanout_concurrency: 4,
+            sweep_interval: None,
             handshake_time: Duration::ZERO,
             post_time: Duration::ZERO,
         }
@@ -180,6 +184,7 @@ pub async fn serve(listener: TcpListener, settings: Settings) {
             function: gateway.settings.fanout_function.clone(),
             concurrency: gateway.settings.fanout_concurrency,
             batch_size: 10,
+            sweep_interval: gateway.settings.sweep_interval,
         };
         _delivering = Some(AbortOnDrop(tokio::spawn(source.run())));
     }

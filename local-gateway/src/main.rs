@@ -6,7 +6,8 @@
 //! With `DELIVERY_QUEUE_NAME` set it also serves that SQS FIFO queue on the
 //! same address and stands in for its Lambda trigger, invoking
 //! `FANOUT_FUNCTION` (default `fanout`) with `FANOUT_CONCURRENCY` (default 4)
-//! batches in flight.
+//! batches in flight, and its sweep every `FANOUT_SWEEP_SECONDS` (default 60,
+//! as the cloud's schedule; 0 never).
 
 use anyhow::Context;
 use local_gateway::Settings;
@@ -36,6 +37,13 @@ async fn main() -> anyhow::Result<()> {
             .parse()
             .context("FANOUT_CONCURRENCY must be a number")?;
     }
+    let sweep_seconds: u64 = var("FANOUT_SWEEP_SECONDS")
+        .map(|seconds| seconds.parse())
+        .transpose()
+        .context("FANOUT_SWEEP_SECONDS must be a number")?
+        .unwrap_or(60);
+    settings.sweep_interval =
+        (sweep_seconds > 0).then(|| std::time::Duration::from_secs(sweep_seconds));
     let listener = TcpListener::bind(&address)
         .await
         .with_context(|| format!("bind {address}"))?;

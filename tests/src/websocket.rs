@@ -44,6 +44,8 @@ pub struct StackSettings {
     pub gateway: Settings,
     /// Fan-out instances polling one Invoke API, as `--concurrency` runs them.
     pub fanout_instances: usize,
+    /// Realtime function instances, likewise.
+    pub realtime_instances: usize,
     /// `FANOUT_HANDSHAKE_GRACE_SECONDS`.
     pub handshake_grace_seconds: u64,
     /// `WEBSOCKET_MAX_CONNECTIONS_PER_USER`.
@@ -98,6 +100,7 @@ impl Stack {
                 ..Settings::default()
             },
             fanout_instances: 2,
+            realtime_instances: 1,
             handshake_grace_seconds: 30,
             max_connections_per_user: 10,
             users_per_shard: 250,
@@ -127,7 +130,8 @@ impl Stack {
             ),
             ("DELIVERY_QUEUE_ENDPOINT", format!("http://{gateway}")),
         ];
-        let function = LambdaProcess::spawn("realtime", &env).await;
+        let function =
+            LambdaProcess::spawn_instances("realtime", &env, settings.realtime_instances).await;
         let fanout =
             LambdaProcess::spawn_instances("fanout", &env, settings.fanout_instances).await;
         let mut gateway_settings = settings.gateway;

@@ -300,6 +300,81 @@ async fn a_large_group_is_split_over_shards_and_every_connection_keeps_its_order
     assert_eq!(shards, [0, 1, 2, 3]);
 }
 
+/// A change whose nudge never reached the queue is pushed all the same, by
+/// the sweep, not only with the conversation's next change.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_change_whose_nudge_was_lost_is_pushed_by_the_sweep(pool: MySqlPool) {
+    let stack = Stack::start_with(pool, |settings| {
+        settings.gateway.sweep_interval = Some(Duration::from_millis(500));
+    })
+    .await;
+    let app = &stack.app;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let conversation = app.conversation(&alice, &[&bob]).await;
+    let mut bobs = stack.connect(&bob).await;
+    app.say(&alice, conversation, "first").await;
+    assert_eq!(next_json(&mut bobs).await["message"]["body"], "first");
+
+    // This instance nudges a queue that does not exist: the nudge is lost.
+    let lost = app
+        .state
+        .clone()
+        .with_delivery(shared::realtime::DeliveryQueue::new(
+            api_tests::websocket::queue_client(stack.gateway),
+            local_gateway::queue_url(stack.gateway, "nowhere.fifo"),
+        ));
+    let (status, _) = api_tests::call_on(
+        &lost,
+        "POST",
+        &format!("/api/conversations/{conversation}/messages"),
+        &alice.access,
+        Some(json!({"body": "second"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let started = Instant::now();
+    let event = next_json(&mut bobs).await;
+    println!("pushed {:?} after the send answered", started.elapsed());
+    assert_eq!(event["message"]["body"], "second");
+}
+
+/// Finding 8: a stranger's change takes no lock that members wait for. The
+/// stranger's change stays in an open transaction after its first step (the
+/// conversation's lock, refused for a stranger); a member's send still
+/// answers at once. Before, the stranger's attempt held the conversation's
+/// row (InnoDB locks it before the membership condition is evaluated) and
+/// the send waited until the request deadline.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_strangers_change_holds_no_lock_that_members_wait_for(pool: MySqlPool) {
+    let app = api_tests::TestApp::new(pool);
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mallory = app.user("mallory").await;
+    let conversation = app.conversation(&alice, &[&bob]).await;
+    // A production pool: READ COMMITTED and the lock wait of the functions.
+    let state = app.production_state(1).await;
+    let mut strangers = state.pool.acquire().await.unwrap();
+    let mut held = strangers.begin().await.unwrap();
+    let locked = shared::store::conversations::lock_for_member(&mut held, conversation, mallory.id)
+        .await
+        .unwrap();
+    assert!(locked.is_none(), "a stranger passed the membership check");
+
+    let started = Instant::now();
+    let sent = app
+        .send_message(&alice, conversation, json!({"body": "not held up"}))
+        .await;
+    let took = started.elapsed();
+    println!(
+        "a member's send beside a stranger's open change: {} after {took:?}",
+        sent.status
+    );
+    assert_eq!(sent.status, 201, "{:?}", sent.body);
+    assert!(took < Duration::from_secs(2), "the member waited {took:?}");
+    held.rollback().await.unwrap();
+}
+
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn conversation_events_cost_a_change_the_same_statements_however_many_listen(
     pool: MySqlPool,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use shared::domain::{Title, UserIds};
 use shared::error::FieldErrors;
 use shared::pagination::{self, ConversationPosition, PageSize, ParticipantPosition};
-use shared::store::conversations::{self, Added, Conversation, Marked, Opened, Removed};
+use shared::store::conversations::{self, Added, Conversation, Marked, Opened, Removed, Renamed};
 use shared::store::delivery;
 use shared::store::users::{self, User};
 use shared::{ApiError, RequestCtx, respond, time};
@@ -20,6 +20,21 @@ struct CreateBody {
     title: Option<String>,
     /// Read as any JSON value so that a non-boolean is a 400 naming the field.
     direct: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RenameBody {
+    /// Missing is `None`; present, null or a string.
+    #[serde(default, deserialize_with = "present")]
+    title: Option<Option<String>>,
+}
+
+/// A field that is present, null or not: `Some(None)` for null.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -177,6 +192,33 @@ pub async fn show(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
     ))
 }
 
+/// `PATCH /api/conversations/{id}`: any participant renames a group
+/// conversation; null or "" clears the title.
+pub async fn rename(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let id = ctx.params.id("id")?;
+    let title = ctx
+        .json::<RenameBody>()?
+        .title
+        .ok_or_else(|| ApiError::invalid_field("title", "This field is required."))?
+        .map(Title::parse)
+        .transpose()
+        .map_err(|problem| ApiError::invalid_field("title", problem))?;
+    let conn = ctx.db.conn().await?;
+    match conversations::rename(conn, id, caller.id, title.as_ref(), time::now()).await? {
+        Renamed::Done => {
+            ctx.announce(id, None).await;
+            Ok(respond::ok(
+                &visible(ctx.db.conn().await?, id, caller.id).await?,
+            ))
+        }
+        Renamed::NotFound => Err(ApiError::NotFound),
+        Renamed::Direct => Err(ApiError::Conflict(
+            "A direct conversation has no title.",
+            FieldErrors::new(),
+        )),
+    }
+}
+
 /// `GET /api/conversations/{id}/participants`: every participant, by user id.
 pub async fn participants(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let id = ctx.params.id("id")?;
@@ -198,9 +240,10 @@ pub async fn participants(caller: User, mut ctx: RequestCtx) -> Result<Response<
     }
     let rows = conversations::participants_page(conn, id, after, size.probe()).await?;
     pagination::respond(&rows, size, |last| {
-        ctx.state
-            .cursors
-            .encode(&ParticipantPosition { c: id, p: last.id })
+        ctx.state.cursors.encode(&ParticipantPosition {
+            c: id,
+            p: last.user.id,
+        })
     })
 }
 

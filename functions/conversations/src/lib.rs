@@ -1,5 +1,5 @@
 //! The conversations function: create (or open a direct one), list, show,
-//! participants, read markers and unread counts.
+//! rename, participants, read markers and unread counts.
 
 mod handlers;
 
@@ -27,6 +27,11 @@ pub fn router() -> Router {
             "/api/conversations/{id}",
             Method::GET,
             authenticated!(handlers::show),
+        ),
+        (
+            "/api/conversations/{id}",
+            Method::PATCH,
+            authenticated!(handlers::rename),
         ),
         (
             "/api/conversations/{id}/participants",

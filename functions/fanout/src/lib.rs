@@ -3,13 +3,17 @@
 //! from the database and posts it to the shard's connections. Messages of
 //! one group come in order, one batch at a time (FIFO); a nudge that fails
 //! is reported with every later one of its group, so SQS retries them in
-//! order and the rest of the batch is not repeated.
+//! order and the rest of the batch is not repeated. On a schedule it is
+//! invoked with `{"action": "sweep"}` instead, and nudges every shard whose
+//! delivery is overdue.
 
-use std::convert::Infallible;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
 use shared::AppState;
 use shared::realtime::{ManagementApi, Nudge, fanout};
 
@@ -121,15 +125,40 @@ fn failure(id: String) -> BatchItemFailure {
     failure
 }
 
+/// The scheduled sweep (see [`shared::realtime::sweep`]).
+pub async fn sweep(state: &AppState) -> anyhow::Result<Value> {
+    let queue = state
+        .delivery
+        .as_deref()
+        .context("DELIVERY_QUEUE_URL is not set")?;
+    let mut conn = state.pool.acquire().await?;
+    let nudged =
+        shared::realtime::sweep::sweep(&mut conn, queue, state.config.delivery_users_per_shard)
+            .await?;
+    if nudged > 0 {
+        tracing::info!(nudged, "overdue deliveries nudged again");
+    }
+    Ok(json!({"nudged": nudged}))
+}
+
+/// One invocation: the queue's batch, or the schedule's sweep.
+pub async fn invoked(state: &AppState, event: Value) -> Result<Value, lambda_runtime::Error> {
+    if event.get("action").and_then(Value::as_str) == Some("sweep") {
+        return Ok(sweep(state).await?);
+    }
+    let batch: SqsEvent = serde_json::from_value(event)?;
+    Ok(serde_json::to_value(handle(state, batch).await)?)
+}
+
 /// The function's `main`: tracing, state, then the Lambda runtime loop.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let state = AppState::from_env()
         .await
         .inspect_err(|err| tracing::error!("cold start failed: {err:#}"))?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, event.payload).await) }
+        async move { invoked(&state, event.payload).await }
     }))
     .await
 }

@@ -86,6 +86,18 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
     }
 }
 
+/// `GET /api/conversations/{id}/messages/{message_id}`: one message, a
+/// tombstone too.
+pub async fn show(caller: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
+    let conversation_id = ctx.params.id("id")?;
+    let message_id = ctx.params.id("message_id")?;
+    let conn = ctx.db.conn().await?;
+    match messages::one_for_member(conn, conversation_id, message_id, caller.id).await? {
+        Some(message) => Ok(respond::ok(&message)),
+        None => Err(ApiError::NotFound),
+    }
+}
+
 /// `PATCH /api/conversations/{id}/messages/{message_id}`: the sender only.
 pub async fn edit(editor: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;

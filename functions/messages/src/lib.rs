@@ -1,5 +1,5 @@
-//! The messages function: send, edit and delete messages, and page through a
-//! conversation by position or by change.
+//! The messages function: send, show, edit and delete messages, and page
+//! through a conversation by position or by change.
 
 mod handlers;
 
@@ -17,6 +17,11 @@ pub fn router() -> Router {
             "/api/conversations/{id}/messages",
             Method::GET,
             authenticated!(handlers::list),
+        ),
+        (
+            "/api/conversations/{id}/messages/{message_id}",
+            Method::GET,
+            authenticated!(handlers::show),
         ),
         (
             "/api/conversations/{id}/messages/{message_id}",

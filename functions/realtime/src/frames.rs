@@ -1,4 +1,5 @@
-//! Frames a client sends, and the frame each one is answered with.
+//! Frames a client sends: what each asks for, or the error frame that says
+//! what was wrong with it.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -6,26 +7,68 @@ use serde_json::{Value, json};
 #[derive(Deserialize)]
 struct ClientFrame {
     action: Option<Value>,
+    conversation_id: Option<Value>,
+    typing: Option<Value>,
 }
 
-/// `{"action": "ping"}` is answered with a pong; anything else with an error
-/// frame that says what was wrong.
-pub fn answer(text: &str) -> Value {
-    let problem = match serde_json::from_str::<ClientFrame>(text) {
-        Err(_) => "Frames must be JSON objects with an action.".to_string(),
-        Ok(ClientFrame { action: None }) => "The frame has no action.".to_string(),
-        Ok(ClientFrame {
-            action: Some(Value::String(action)),
-        }) if action == "ping" => return json!({"type": "pong"}),
-        Ok(ClientFrame {
-            action: Some(Value::String(action)),
-        }) => format!(
-            "Unknown action {:?}: the only action is ping.",
-            truncated(&action)
-        ),
-        Ok(ClientFrame { action: Some(_) }) => "The action must be a string.".to_string(),
+/// What a client frame asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    Ping,
+    Typing {
+        conversation_id: i64,
+        typing: bool,
+    },
+    /// Answered with this error frame.
+    Invalid(Value),
+}
+
+/// Reads a client frame: `{"action": "ping"}`, or `{"action": "typing",
+/// "conversation_id": <id>, "typing": true | false}` (`typing` defaults to
+/// true).
+pub fn parse(text: &str) -> Request {
+    let frame = match serde_json::from_str::<ClientFrame>(text) {
+        Err(_) => return invalid("Frames must be JSON objects with an action."),
+        Ok(frame) => frame,
     };
-    error(&problem)
+    match frame.action {
+        None => invalid("The frame has no action."),
+        Some(Value::String(action)) if action == "ping" => Request::Ping,
+        Some(Value::String(action)) if action == "typing" => {
+            let Some(conversation_id) = frame
+                .conversation_id
+                .as_ref()
+                .and_then(Value::as_i64)
+                .filter(|id| *id > 0)
+            else {
+                return invalid("A typing frame needs a conversation_id (a positive integer).");
+            };
+            match frame.typing {
+                None | Some(Value::Null) => Request::Typing {
+                    conversation_id,
+                    typing: true,
+                },
+                Some(Value::Bool(typing)) => Request::Typing {
+                    conversation_id,
+                    typing,
+                },
+                Some(_) => invalid("typing must be true or false."),
+            }
+        }
+        Some(Value::String(action)) => invalid(&format!(
+            "Unknown action {:?}: the actions are ping and typing.",
+            truncated(&action)
+        )),
+        Some(_) => invalid("The action must be a string."),
+    }
+}
+
+fn invalid(problem: &str) -> Request {
+    Request::Invalid(error(problem))
+}
+
+pub fn pong() -> Value {
+    json!({"type": "pong"})
 }
 
 /// `{"type": "error", "error": <problem>}`.
@@ -43,8 +86,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_ping_is_answered_with_a_pong() {
-        assert_eq!(answer(r#"{"action": "ping"}"#), json!({"type": "pong"}));
+    fn a_ping_and_typing_frames_are_read() {
+        assert_eq!(parse(r#"{"action": "ping"}"#), Request::Ping);
+        assert_eq!(
+            parse(r#"{"action": "typing", "conversation_id": 7}"#),
+            Request::Typing {
+                conversation_id: 7,
+                typing: true
+            }
+        );
+        assert_eq!(
+            parse(r#"{"action": "typing", "conversation_id": 7, "typing": false}"#),
+            Request::Typing {
+                conversation_id: 7,
+                typing: false
+            }
+        );
     }
 
     #[test]
@@ -56,8 +113,14 @@ mod tests {
             "{}",
             r#"{"action": 1}"#,
             r#"{"action": "send"}"#,
+            r#"{"action": "typing"}"#,
+            r#"{"action": "typing", "conversation_id": "7"}"#,
+            r#"{"action": "typing", "conversation_id": -1}"#,
+            r#"{"action": "typing", "conversation_id": 7, "typing": "yes"}"#,
         ] {
-            let frame = answer(text);
+            let Request::Invalid(frame) = parse(text) else {
+                panic!("{text} was accepted");
+            };
             assert_eq!(frame["type"], "error", "{text}");
             assert!(
                 frame["error"].as_str().is_some_and(|e| e.ends_with('.')),
@@ -68,7 +131,10 @@ mod tests {
 
     #[test]
     fn a_long_action_is_not_echoed_whole() {
-        let frame = answer(&format!(r#"{{"action": "{}"}}"#, "x".repeat(10_000)));
+        let Request::Invalid(frame) = parse(&format!(r#"{{"action": "{}"}}"#, "x".repeat(10_000)))
+        else {
+            panic!("accepted");
+        };
         assert!(frame["error"].as_str().unwrap().len() < 200);
     }
 }

@@ -12,6 +12,8 @@ use aws_lambda_events::encodings::Body;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::db::Db;
+use shared::store::typing::{self, Typed};
+use shared::store::users::PublicUser;
 use shared::store::{realtime as connections, refresh_tokens, users};
 use shared::{ApiError, AppState, realtime, time};
 use sqlx::MySqlConnection;
@@ -139,10 +141,11 @@ async fn connect(
 /// `$disconnect`: best effort on API Gateway's side, so publishing also
 /// forgets connections that turn out gone.
 async fn disconnect(conn: &mut MySqlConnection, connection_id: &str) -> Outcome {
-    let username = connections::connection_username(conn, connection_id)
+    let username = connections::connection_user(conn, connection_id)
         .await
         .ok()
-        .flatten();
+        .flatten()
+        .and_then(|user| user.username);
     let deleted = connections::delete_connection(conn, connection_id).await;
     (username, deleted.map(|()| None).map_err(Into::into))
 }
@@ -157,19 +160,74 @@ async fn default(
     connection_id: &str,
     body: Option<&str>,
 ) -> Outcome {
-    match connections::connection_username(conn, connection_id).await {
-        Ok(Some(username)) => (Some(username), Ok(Some(frames::answer(body.unwrap_or(""))))),
+    let user = match connections::connection_user(conn, connection_id).await {
+        Ok(Some(user)) => user,
         Ok(None) => {
             let forgotten = [connection_id.to_string()];
             realtime::close(state.management.as_deref(), conn, &forgotten).await;
-            (
+            return (
                 None,
                 Ok(Some(frames::error(
                     "This connection is closed: open a new one.",
                 ))),
-            )
+            );
         }
-        Err(err) => (None, Err(err.into())),
+        Err(err) => return (None, Err(err.into())),
+    };
+    let username = user.username.clone();
+    match frames::parse(body.unwrap_or("")) {
+        frames::Request::Ping => (username, Ok(Some(frames::pong()))),
+        frames::Request::Invalid(frame) => (username, Ok(Some(frame))),
+        frames::Request::Typing {
+            conversation_id,
+            typing,
+        } => (
+            username,
+            typed(state, conn, user, conversation_id, typing).await,
+        ),
+    }
+}
+
+/// A typing frame: delivered to the other participants through the delivery
+/// pipeline, throttled; answered with nothing unless it is refused.
+async fn typed(
+    state: &AppState,
+    conn: &mut MySqlConnection,
+    user: PublicUser,
+    conversation_id: i64,
+    typing: bool,
+) -> Result<Option<Value>, ApiError> {
+    let user_id = user.id;
+    let event = realtime::Event::Typing {
+        conversation_id,
+        user,
+        typing,
+    };
+    let frame = String::from_utf8_lossy(&event.frame()).into_owned();
+    match typing::record(conn, conversation_id, user_id, typing, &frame, time::now()).await? {
+        Typed::Queued => {
+            if let Some(queue) = state.delivery.as_deref()
+                && let Err(err) = realtime::announce(
+                    conn,
+                    queue,
+                    conversation_id,
+                    None,
+                    state.config.delivery_users_per_shard,
+                )
+                .await
+            {
+                tracing::warn!(
+                    conversation_id,
+                    error = format!("{err:#}"),
+                    "delivery not nudged"
+                );
+            }
+            Ok(None)
+        }
+        Typed::Dropped => Ok(None),
+        Typed::NotParticipant => Ok(Some(frames::error(
+            "No such conversation of yours: nothing was sent.",
+        ))),
     }
 }
 

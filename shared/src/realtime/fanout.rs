@@ -141,13 +141,21 @@ async fn pass(
     // every change in between was made with no connection to deliver to.
     let delivered = cursor.max(start);
     let participants = delivery::shard_connections(&mut tx, conversation_id, shard, shards).await?;
+    let queued = delivery::queued(&mut tx, conversation_id, shard, shards, settings.batch).await?;
+    if participants.is_empty() && queued.is_empty() {
+        // Nobody to post to: whatever the log holds now needs no delivery
+        // here (a connection opened later catches up by `version`).
+        let last = delivery::last_version(&mut tx, conversation_id).await?;
+        delivery::advance_cursor(&mut tx, conversation_id, shard, last).await?;
+        tx.commit().await?;
+        return Ok((Report::default(), false));
+    }
     // A pass posts a bounded number of frames, so that it ends well within
     // the invocation; what is left is the next pass's.
     let changes_taken =
         (MAX_FRAMES_PER_PASS / participants.len().max(1)).clamp(1, settings.batch as usize);
     let changes =
         messages::log_since(&mut tx, conversation_id, delivered, changes_taken as i64).await?;
-    let queued = delivery::queued(&mut tx, conversation_id, shard, shards, settings.batch).await?;
 
     let mut by_user: HashMap<i64, Vec<Bytes>> = HashMap::new();
     for event in &queued {
@@ -262,7 +270,9 @@ async fn render(
                 })
         }
         OutboxKind::Left => Some(Event::ConversationLeft { conversation_id }.frame()),
-        OutboxKind::Read => event.payload.clone().map(Bytes::from),
+        OutboxKind::Read | OutboxKind::Receipt | OutboxKind::Typing => {
+            event.payload.clone().map(Bytes::from)
+        }
     })
 }
 

@@ -9,6 +9,7 @@ pub mod events;
 pub mod fanout;
 pub mod management;
 pub mod queue;
+pub mod sweep;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::MySqlConnection;

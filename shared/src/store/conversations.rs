@@ -149,9 +149,10 @@ pub struct Locked {
 }
 
 /// Binds conversation id and user id (its plan is checked by the tests).
-/// Membership is part of the condition: at READ COMMITTED InnoDB lets go of a
-/// row that fails it as soon as it is evaluated, so a stranger's change holds
-/// the conversation's lock for no longer than that.
+/// Membership is part of the condition, for a member removed since the plain
+/// check before it; the row stays locked even when the condition fails
+/// (InnoDB locks the row before the subquery is evaluated, at any isolation
+/// level), which is why that check comes first.
 pub const LOCK_FOR_MEMBER_SQL: &str = "SELECT c.last_seq, c.last_version, c.participant_count, \
             (c.direct_low IS NOT NULL) AS direct, c.created_by \
      FROM conversations c WHERE c.id = ? \
@@ -160,14 +161,19 @@ pub const LOCK_FOR_MEMBER_SQL: &str = "SELECT c.last_seq, c.last_version, c.part
      FOR UPDATE";
 
 /// Locks the conversation's row, if `user_id` takes part in it: the first
-/// step of every change to a conversation. Only that row is locked (the
-/// membership subquery is a plain read), and membership changes take this
-/// same lock first, so membership cannot change under the caller.
+/// step of every change to a conversation. Membership is read first without
+/// a lock, so a stranger's change takes no lock at all and cannot queue the
+/// members' changes behind it; then only the conversation's row is locked
+/// (the membership subquery is a plain read), and membership changes take
+/// this same lock first, so membership cannot change under the caller.
 pub async fn lock_for_member(
     conn: &mut MySqlConnection,
     conversation_id: i64,
     user_id: i64,
 ) -> Result<Option<Locked>, sqlx::Error> {
+    if !is_member(&mut *conn, conversation_id, user_id).await? {
+        return Ok(None);
+    }
     sqlx::query_as(LOCK_FOR_MEMBER_SQL)
         .bind(conversation_id)
         .bind(user_id)
@@ -323,6 +329,7 @@ pub async fn add_participants(
             conversation_id,
             OutboxKind::Updated,
             &missing,
+            None,
             now,
         )
         .await?;
@@ -444,10 +451,58 @@ pub async fn remove_participant(
         now,
     )
     .await?;
-    delivery::queue_for_participants(&mut tx, conversation_id, OutboxKind::Updated, &[], now)
-        .await?;
+    delivery::queue_for_participants(
+        &mut tx,
+        conversation_id,
+        OutboxKind::Updated,
+        &[],
+        None,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Removed::Done)
+}
+
+pub enum Renamed {
+    Done,
+    NotFound,
+    /// A direct conversation has no title.
+    Direct,
+}
+
+/// Sets a group conversation's title (`None` clears it), by any participant;
+/// every connected participant is queued `conversation.updated`.
+pub async fn rename(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    caller: i64,
+    title: Option<&Title>,
+    now: DateTime<Utc>,
+) -> Result<Renamed, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let Some(locked) = lock_for_member(&mut tx, conversation_id, caller).await? else {
+        return Ok(Renamed::NotFound);
+    };
+    if locked.direct {
+        return Ok(Renamed::Direct);
+    }
+    sqlx::query("UPDATE conversations SET title = ? WHERE id = ?")
+        .bind(title.map(Title::as_str).filter(|title| !title.is_empty()))
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+    delivery::queue_for_participants(
+        &mut tx,
+        conversation_id,
+        OutboxKind::Updated,
+        &[],
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Renamed::Done)
 }
 
 /// Binds conversation id and user id (its plan is checked by the tests).
@@ -566,9 +621,22 @@ pub async fn first_participants(
         .collect())
 }
 
+/// A participant as the participants page shows it: who, how far they have
+/// read (so a client can show who has seen a message), and since when.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Participant {
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub user: PublicUser,
+    pub last_read_seq: i64,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub joined_at: DateTime<Utc>,
+}
+
 /// Binds conversation id, user id bound and limit (its plan is checked by the
 /// tests).
-pub const PARTICIPANTS_PAGE_SQL: &str = "SELECT u.id, u.username, u.first_name, u.last_name \
+pub const PARTICIPANTS_PAGE_SQL: &str = "SELECT u.id, u.username, u.first_name, u.last_name, \
+                p.last_read_seq, p.joined_at \
          FROM conversation_participants p JOIN users u ON u.id = p.user_id \
          WHERE p.conversation_id = ? AND p.user_id > ? ORDER BY p.user_id LIMIT ?";
 
@@ -578,7 +646,7 @@ pub async fn participants_page(
     conversation_id: i64,
     after_user: i64,
     limit: i64,
-) -> Result<Vec<PublicUser>, sqlx::Error> {
+) -> Result<Vec<Participant>, sqlx::Error> {
     sqlx::query_as(PARTICIPANTS_PAGE_SQL)
         .bind(conversation_id)
         .bind(after_user)
@@ -620,7 +688,12 @@ pub enum Marked {
     },
 }
 
-/// Moves `user_id`'s read marker forward to `seq` (never back). No lock on
+/// Read receipts and typing go only to conversations of at most this many
+/// participants: in a big group each would fan out to everyone.
+pub const PRESENCE_MAX_PARTICIPANTS: i32 = 100;
+
+/// Moves `user_id`'s read marker forward to `seq` (never back). A marker that
+/// moves queues a `receipt` for the other participants' connections. No lock on
 /// the conversation: marking read never waits for senders.
 pub async fn mark_read(
     conn: &mut MySqlConnection,
@@ -629,8 +702,8 @@ pub async fn mark_read(
     seq: i64,
     now: DateTime<Utc>,
 ) -> Result<Marked, sqlx::Error> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT c.last_seq, p.last_read_seq FROM conversation_participants p \
+    let row: Option<(i64, i64, i32)> = sqlx::query_as(
+        "SELECT c.last_seq, p.last_read_seq, c.participant_count FROM conversation_participants p \
          JOIN conversations c ON c.id = p.conversation_id \
          WHERE p.conversation_id = ? AND p.user_id = ?",
     )
@@ -638,7 +711,7 @@ pub async fn mark_read(
     .bind(user_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((last_seq, marker)) = row else {
+    let Some((last_seq, marker, participant_count)) = row else {
         return Ok(Marked::NotFound);
     };
     if seq > last_seq {
@@ -676,6 +749,23 @@ pub async fn mark_read(
         now,
     )
     .await?;
+    if seq > marker && participant_count <= PRESENCE_MAX_PARTICIPANTS {
+        let receipt = crate::realtime::Event::Receipt {
+            conversation_id,
+            user_id,
+            last_read_seq,
+        };
+        let payload = String::from_utf8_lossy(&receipt.frame()).into_owned();
+        delivery::queue_for_participants(
+            conn,
+            conversation_id,
+            OutboxKind::Receipt,
+            &[user_id],
+            Some(&payload),
+            now,
+        )
+        .await?;
+    }
     Ok(Marked::Done(state))
 }
 

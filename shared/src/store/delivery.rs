@@ -190,6 +190,8 @@ pub enum OutboxKind {
     Updated,
     Left,
     Read,
+    Receipt,
+    Typing,
 }
 
 impl OutboxKind {
@@ -199,6 +201,8 @@ impl OutboxKind {
             OutboxKind::Updated => "updated",
             OutboxKind::Left => "left",
             OutboxKind::Read => "read",
+            OutboxKind::Receipt => "receipt",
+            OutboxKind::Typing => "typing",
         }
     }
 
@@ -208,6 +212,8 @@ impl OutboxKind {
             "updated" => OutboxKind::Updated,
             "left" => OutboxKind::Left,
             "read" => OutboxKind::Read,
+            "receipt" => OutboxKind::Receipt,
+            "typing" => OutboxKind::Typing,
             _ => return None,
         })
     }
@@ -249,12 +255,14 @@ pub async fn queue_for_users(
 }
 
 /// Queues a conversation event for every participant with a connection
-/// open, but `except`.
+/// open, but `except`; `payload` is the frame itself, for events that are
+/// not rendered per recipient.
 pub async fn queue_for_participants(
     conn: &mut MySqlConnection,
     conversation_id: i64,
     kind: OutboxKind,
     except: &[i64],
+    payload: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     let mut query = QueryBuilder::new(
@@ -263,7 +271,9 @@ pub async fn queue_for_participants(
     );
     query
         .push_bind(kind.as_str())
-        .push(", NULL, ")
+        .push(", ")
+        .push_bind(payload)
+        .push(", ")
         .push_bind(now.naive_utc())
         .push(
             " FROM conversation_participants p \
@@ -334,4 +344,54 @@ pub async fn delete_queued(conn: &mut MySqlConnection, ids: &[i64]) -> Result<()
     query.push(")");
     query.build().execute(&mut *conn).await?;
     Ok(())
+}
+
+/// A shard whose delivery is overdue: its cursor is behind its
+/// conversation's log, or an event for one of its users has waited longer
+/// than it should.
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct Overdue {
+    pub conversation_id: i64,
+    pub participant_count: i32,
+    /// Where the shard has delivered up to, when it has a cursor.
+    pub delivered_version: Option<i64>,
+    pub last_version: i64,
+}
+
+/// Conversations with overdue delivery, at most `limit`: a cursor behind
+/// the log (its nudge never reached the queue, or was given up), or an
+/// event queued before `queued_before`.
+pub async fn overdue(
+    conn: &mut MySqlConnection,
+    queued_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Overdue>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id AS conversation_id, c.participant_count, \
+                MIN(d.delivered_version) AS delivered_version, c.last_version \
+           FROM delivery_cursors d JOIN conversations c ON c.id = d.conversation_id \
+          WHERE d.delivered_version < c.last_version \
+          GROUP BY c.id, c.participant_count, c.last_version \
+         UNION \
+         SELECT c.id, c.participant_count, NULL, c.last_version \
+           FROM conversations c \
+          WHERE c.id IN (SELECT conversation_id FROM realtime_outbox WHERE created_at < ?) \
+         LIMIT ?",
+    )
+    .bind(queued_before.naive_utc())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The conversation's last version, for a pass with nobody to post to.
+pub async fn last_version(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT last_version FROM conversations WHERE id = ?")
+        .bind(conversation_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map(Option::unwrap_or_default)
 }

@@ -127,8 +127,15 @@ pub async fn erase_in_conversation(
         .bind(conversation_id)
         .execute(&mut *tx)
         .await?;
-        delivery::queue_for_participants(&mut tx, conversation_id, OutboxKind::Updated, &[], now)
-            .await?;
+        delivery::queue_for_participants(
+            &mut tx,
+            conversation_id,
+            OutboxKind::Updated,
+            &[],
+            None,
+            now,
+        )
+        .await?;
     }
     // Versions follow the messages' order; every one is above the
     // conversation's last, so none collides with a version already taken.

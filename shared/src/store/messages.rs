@@ -201,6 +201,31 @@ async fn by_client_id(
     Ok(row.map(Message::from))
 }
 
+/// One message of a conversation `user_id` takes part in, a tombstone
+/// included; `None` alike for a stranger, a missing message and another
+/// conversation's message.
+pub async fn one_for_member(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    message_id: i64,
+    user_id: i64,
+) -> Result<Option<Message>, sqlx::Error> {
+    let row: Option<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users s ON s.id = m.sender_id \
+          WHERE m.id = ? AND m.conversation_id = ? \
+            AND EXISTS (SELECT 1 FROM conversation_participants p \
+                         WHERE p.conversation_id = m.conversation_id AND p.user_id = ?)"
+    ))
+    .bind(message_id)
+    .bind(conversation_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(Message::from))
+}
+
 /// What a change to an existing message is.
 pub enum Change<'a> {
     Edit(&'a MessageBody),

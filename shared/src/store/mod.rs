@@ -15,6 +15,7 @@ pub mod messages;
 pub mod rate_windows;
 pub mod realtime;
 pub mod refresh_tokens;
+pub mod typing;
 pub mod users;
 
 /// True for a duplicate-key error (sqlx's MySQL driver names no constraint).

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{MySqlConnection, QueryBuilder};
 
 use crate::store::refresh_tokens::FamilyId;
+use crate::store::users::PublicUser;
 
 /// The SHA-256 digest of a ticket.
 pub type TicketDigest = [u8; 32];
@@ -91,14 +92,15 @@ pub async fn insert_connection(
     Ok(())
 }
 
-/// The username a connection stands for, for the request log.
-pub async fn connection_username(
+/// The user a connection stands for.
+pub async fn connection_user(
     conn: &mut MySqlConnection,
     connection_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT u.username FROM realtime_connections c JOIN users u ON u.id = c.user_id \
-         WHERE c.connection_id = ?",
+) -> Result<Option<PublicUser>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.username, u.first_name, u.last_name \
+           FROM realtime_connections c JOIN users u ON u.id = c.user_id \
+          WHERE c.connection_id = ?",
     )
     .bind(connection_id)
     .fetch_optional(&mut *conn)
