@@ -187,7 +187,7 @@ async fn wrong_methods_are_405_with_allow_on_every_path(pool: MySqlPool) {
         ("PUT", "/api/auth/me", "GET, DELETE"),
         ("POST", "/api/users", "GET"),
         ("PATCH", "/api/conversations", "POST, GET"),
-        ("DELETE", "/api/conversations/1", "GET"),
+        ("DELETE", "/api/conversations/1", "GET, PATCH"),
         ("PUT", "/api/conversations/1/participants", "GET, POST"),
         ("PUT", "/api/conversations/1/messages", "POST, GET"),
     ];

@@ -218,6 +218,14 @@ async fn a_marker_that_moves_sends_a_receipt_to_the_others_and_one_that_does_not
     let _ = two;
 
     // Again, or lower: the marker does not move and nobody is told.
+    api_tests::websocket::eventually("the receipt is delivered and dequeued", || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM realtime_outbox WHERE kind = 'receipt'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
     assert_eq!(read(2).await.status, 200);
     assert_eq!(read(1).await.status, 200);
     let receipts: i64 =

@@ -389,12 +389,12 @@ async fn message_routes_take_a_fixed_number_of_statements(pool: MySqlPool) {
     // condition.
     assert_eq!(page_count, 2);
     assert_eq!(small_count, 2);
-    // Authentication, the rate limit's count, then BEGIN, lock, insert,
-    // counters and marker, COMMIT.
-    assert_eq!(send_count, 7);
+    // Authentication, the rate limit's count, then BEGIN, membership, lock,
+    // insert, counters and marker, COMMIT.
+    assert_eq!(send_count, 8);
     // The insert meets the idempotency key: ROLLBACK, the stored message,
     // and the rate limit's use given back.
-    assert_eq!(repeat_count, 8);
+    assert_eq!(repeat_count, 9);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -410,13 +410,15 @@ async fn wrong_methods_on_message_routes_are_405(pool: MySqlPool) {
     assert_eq!(response.status, 405);
     assert_eq!(response.header("allow"), Some("POST, GET"));
     let one = app
-        .get(
+        .call(
+            lambda_http::http::Method::PUT,
             &format!("/api/conversations/{id}/messages/1"),
             Some(&alice.access),
+            None,
         )
         .await;
     assert_eq!(one.status, 405);
-    assert_eq!(one.header("allow"), Some("PATCH, DELETE"));
+    assert_eq!(one.header("allow"), Some("GET, PATCH, DELETE"));
     let unknown = app
         .get(
             &format!("/api/conversations/{id}/messages/1/extra"),

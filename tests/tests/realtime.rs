@@ -315,11 +315,11 @@ async fn a_send_costs_the_same_statements_whether_anyone_listens_or_not(pool: My
     };
     assert_eq!(event["message"]["body"], "bob is here");
     assert_silent(&mut outsider, Duration::from_millis(300)).await;
-    // Authentication, the rate limit's count, the send's five, and the look
+    // Authentication, the rate limit's count, the send's six, and the look
     // for listeners after the commit; delivery itself is the fan-out
     // function's.
-    assert_eq!(quiet, 8);
-    assert_eq!(heard, 8);
+    assert_eq!(quiet, 9);
+    assert_eq!(heard, 9);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -444,6 +444,11 @@ async fn a_read_marker_goes_to_the_readers_own_connections_only(pool: MySqlPool)
     });
     assert_eq!(next_json(&mut phone).await, expected);
     assert_eq!(next_json(&mut laptop).await, expected);
+    // The others get a receipt, never the reader's own read state.
+    assert_eq!(
+        next_json(&mut bobs).await,
+        json!({"type": "receipt", "conversation_id": conversation, "user_id": alice.id, "last_read_seq": 1})
+    );
     assert_silent(&mut bobs, Duration::from_millis(300)).await;
 }
 
