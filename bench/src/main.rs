@@ -311,6 +311,9 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// Timed runs of the rate limit's counting statement.
+const RATE_LIMIT_ROUNDS: usize = 2_000;
+
 async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     let load_before = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -955,6 +958,26 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     )
     .await?;
 
+    // What the rate limit adds to a change: its one counting statement,
+    // timed alone on one connection, one after another.
+    eprintln!("rate-limit bookkeeping...");
+    let mut rate_limit_ms = Vec::with_capacity(RATE_LIMIT_ROUNDS);
+    {
+        let mut conn = pool.acquire().await?;
+        for _ in 0..RATE_LIMIT_ROUNDS {
+            let started = Instant::now();
+            shared::store::rate_windows::reserve(
+                &mut conn,
+                data.pager.id,
+                "changes",
+                time::now(),
+                chrono::TimeDelta::seconds(10),
+            )
+            .await?;
+            rate_limit_ms.push(started.elapsed().as_secs_f64() * 1_000.0);
+        }
+    }
+
     let report = Report {
         duration,
         runs,
@@ -965,6 +988,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         cold_starts,
         watch,
         delivery,
+        rate_limit_ms,
     };
     let markdown = report.markdown(&root)?;
     std::fs::write(root.join("docs/BENCHMARKS.md"), &markdown)?;
