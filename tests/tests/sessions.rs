@@ -146,6 +146,20 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
         .unwrap();
     }
 
+    // Typing states: one of two hours ago, one current.
+    let talk = app.conversation(&dave, &[]).await;
+    for (user, age) in [(dave.id, TimeDelta::hours(2)), (bob.id, TimeDelta::zero())] {
+        sqlx::query(
+            "INSERT INTO typing_states (conversation_id, user_id, typing_at) VALUES (?, ?, ?)",
+        )
+        .bind(talk)
+        .bind(user)
+        .bind((time::now() - age).naive_utc())
+        .execute(app.pool())
+        .await
+        .unwrap();
+    }
+
     let purged = maintenance::purge(
         &mut app.pool().acquire().await.unwrap(),
         time::now(),
@@ -163,6 +177,7 @@ async fn the_purge_deletes_ended_sessions_expired_tokens_passed_windows_and_dead
             tickets: 1,
             connections: 1,
             queued_events: 1,
+            typing_states: 1,
         }
     );
     assert_eq!(

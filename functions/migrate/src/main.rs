@@ -61,6 +61,7 @@ async fn purge(config: &DatabaseConfig, retention: MaintenanceConfig) -> anyhow:
         tickets = purged.tickets,
         connections = purged.connections,
         queued_events = purged.queued_events,
+        typing_states = purged.typing_states,
         erasures,
         "purged"
     );

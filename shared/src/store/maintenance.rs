@@ -1,9 +1,10 @@
 //! The periodic purge of rows that can no longer matter: ended refresh-token
 //! families (revoked, or past the session's maximum age) with all their
 //! tokens, expired tokens, login-failure windows that have passed, expired
-//! WebSocket tickets, connections older than any WebSocket lives, and
+//! WebSocket tickets, connections older than any WebSocket lives,
 //! conversation events that no delivery pass took within an hour (their
-//! recipients' connections are gone by then, or have caught up).
+//! recipients' connections are gone by then, or have caught up), and typing
+//! states older than any typing indicator lasts.
 //!
 //! Spent tokens of a live family are kept until the family ends: presenting
 //! one again is how theft is detected.
@@ -24,6 +25,7 @@ pub struct Purged {
     pub tickets: u64,
     pub connections: u64,
     pub queued_events: u64,
+    pub typing_states: u64,
 }
 
 /// API Gateway closes every WebSocket connection after 2 hours, so an older
@@ -32,6 +34,10 @@ pub const CONNECTION_MAX_AGE: TimeDelta = TimeDelta::hours(2);
 
 /// A conversation event still queued after this was never delivered.
 pub const QUEUED_EVENT_MAX_AGE: TimeDelta = TimeDelta::hours(1);
+
+/// A typing state this old throttles nothing any more (a row without a
+/// time is the same as no row).
+pub const TYPING_STATE_MAX_AGE: TimeDelta = TimeDelta::hours(1);
 
 pub async fn purge(
     conn: &mut MySqlConnection,
@@ -77,6 +83,12 @@ pub async fn purge(
             &mut *conn,
             "DELETE FROM realtime_outbox WHERE created_at <= ? LIMIT ?",
             (now - QUEUED_EVENT_MAX_AGE).naive_utc(),
+        )
+        .await?,
+        typing_states: in_batches(
+            &mut *conn,
+            "DELETE FROM typing_states WHERE typing_at IS NULL OR typing_at <= ? LIMIT ?",
+            (now - TYPING_STATE_MAX_AGE).naive_utc(),
         )
         .await?,
     })
