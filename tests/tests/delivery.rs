@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use api_tests::TestUser;
-use api_tests::websocket::{Socket, Stack, closed, eventually, next_json};
+use api_tests::websocket::{Socket, Stack, closed, eventually, next_json, send_text};
 use futures_util::StreamExt;
 use serde_json::json;
 use sqlx::{Connection, MySqlPool};
@@ -337,6 +337,34 @@ async fn a_change_whose_nudge_was_lost_is_pushed_by_the_sweep(pool: MySqlPool) {
     let event = next_json(&mut bobs).await;
     println!("pushed {:?} after the send answered", started.elapsed());
     assert_eq!(event["message"]["body"], "second");
+}
+
+/// A session that reaches its absolute lifetime ends its connections too,
+/// at the next sweep, although no request ended it.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_connection_ends_when_its_session_reaches_its_lifetime(pool: MySqlPool) {
+    let stack = Stack::start_with(pool, |settings| {
+        settings.gateway.sweep_interval = Some(Duration::from_millis(500));
+    })
+    .await;
+    let app = &stack.app;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut alices = stack.connect(&alice).await;
+    let mut bobs = stack.connect(&bob).await;
+    sqlx::query(
+        "UPDATE refresh_token_families SET created_at = NOW(6) - INTERVAL 31 DAY WHERE user_id = ?",
+    )
+    .bind(alice.id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    assert!(closed(&mut alices).await, "the socket outlived its session");
+    assert!(stack.connections_of(alice.id).await.is_empty());
+    // Bob's session is young: his socket stays.
+    send_text(&mut bobs, r#"{"action": "ping"}"#).await;
+    assert_eq!(next_json(&mut bobs).await["type"], "pong");
+    assert_eq!(stack.connections_of(bob.id).await.len(), 1);
 }
 
 /// Finding 8: a stranger's change takes no lock that members wait for. The

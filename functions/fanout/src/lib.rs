@@ -4,8 +4,8 @@
 //! one group come in order, one batch at a time (FIFO); a nudge that fails
 //! is reported with every later one of its group, so SQS retries them in
 //! order and the rest of the batch is not repeated. On a schedule it is
-//! invoked with `{"action": "sweep"}` instead, and nudges every shard whose
-//! delivery is overdue.
+//! invoked with `{"action": "sweep"}` instead, nudges every shard whose
+//! delivery is overdue and closes the connections of ended sessions.
 
 use std::time::Duration;
 
@@ -125,7 +125,8 @@ fn failure(id: String) -> BatchItemFailure {
     failure
 }
 
-/// The scheduled sweep (see [`shared::realtime::sweep`]).
+/// The scheduled sweep (see [`shared::realtime::sweep`]); it also closes
+/// the connections of sessions past their absolute lifetime.
 pub async fn sweep(state: &AppState) -> anyhow::Result<Value> {
     let queue = state
         .delivery
@@ -135,10 +136,20 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<Value> {
     let nudged =
         shared::realtime::sweep::sweep(&mut conn, queue, state.config.delivery_users_per_shard)
             .await?;
-    if nudged > 0 {
-        tracing::info!(nudged, "overdue deliveries nudged again");
+    let closed = shared::realtime::close_ended_sessions(
+        state.management.as_deref(),
+        &mut conn,
+        state.config.tokens.session_max_age,
+    )
+    .await?;
+    if nudged > 0 || closed > 0 {
+        tracing::info!(
+            nudged,
+            closed,
+            "overdue deliveries nudged again, connections of ended sessions closed"
+        );
     }
-    Ok(json!({"nudged": nudged}))
+    Ok(json!({"nudged": nudged, "closed": closed}))
 }
 
 /// One invocation: the queue's batch, or the schedule's sweep.

@@ -133,3 +133,22 @@ pub async fn end_sessions(
     close(management, conn, &connections).await;
     Ok(())
 }
+
+/// Closes the connections of sessions that ended without a request to close
+/// them: those past their absolute lifetime (`session_max_age` after login).
+/// Run by the fan-out function's sweep, so such a connection lasts at most a
+/// sweep's interval longer than its session. Returns how many were closed.
+pub async fn close_ended_sessions(
+    management: Option<&ManagementApi>,
+    conn: &mut MySqlConnection,
+    session_max_age: std::time::Duration,
+) -> Result<usize, sqlx::Error> {
+    let max_age = TimeDelta::from_std(session_max_age).unwrap_or(TimeDelta::MAX);
+    let now = crate::time::now();
+    let started_before = now
+        .checked_sub_signed(max_age)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let ended = store::of_ended_sessions(conn, started_before, 1_000).await?;
+    close(management, conn, &ended).await;
+    Ok(ended.len())
+}

@@ -107,6 +107,27 @@ pub async fn connection_user(
     .await
 }
 
+/// Connections opened in a session that has ended without closing them:
+/// one started before `started_before` (past its absolute lifetime), or one
+/// revoked or purged; at most `limit`.
+pub async fn of_ended_sessions(
+    conn: &mut MySqlConnection,
+    started_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT rc.connection_id FROM realtime_connections rc \
+           LEFT JOIN refresh_token_families f ON f.id = rc.session_id \
+          WHERE rc.session_id IS NOT NULL \
+            AND (f.id IS NULL OR f.revoked_at IS NOT NULL OR f.created_at <= ?) \
+          LIMIT ?",
+    )
+    .bind(started_before.naive_utc())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
 pub async fn delete_connection(
     conn: &mut MySqlConnection,
     connection_id: &str,
