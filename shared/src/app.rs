@@ -151,25 +151,17 @@ impl RequestCtx {
 
     /// Nudges delivery of a conversation's committed change (see
     /// [`crate::realtime::announce`]); `version` is the change's own when it
-    /// is in the log. Never fails the request: the change has committed, and
-    /// a client that misses its event catches up by `version`.
+    /// is in the log. Never fails the request.
     pub async fn announce(&mut self, conversation_id: i64, version: Option<i64>) {
         let Some(queue) = self.state.delivery.clone() else {
             return;
         };
         let per_shard = self.state.config.delivery_users_per_shard;
-        let announced = match self.db.conn().await {
+        match self.db.conn().await {
             Ok(conn) => {
                 crate::realtime::announce(conn, &queue, conversation_id, version, per_shard).await
             }
-            Err(err) => Err(err.into()),
-        };
-        if let Err(err) = announced {
-            tracing::warn!(
-                conversation_id,
-                error = format!("{err:#}"),
-                "delivery not nudged"
-            );
+            Err(err) => tracing::warn!(conversation_id, error = %err, "delivery not nudged"),
         }
     }
 }

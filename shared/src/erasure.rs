@@ -37,7 +37,8 @@ pub async fn work_through(
     loop {
         let pending = erasure::pending_conversations(&mut *conn, user_id, ROUND).await?;
         if pending.is_empty() {
-            return erasure::finish_if_done(conn, user_id, time::now()).await;
+            erasure::mark_finished(conn, user_id, time::now()).await?;
+            return Ok(true);
         }
         for conversation_id in pending {
             let changed =
@@ -47,20 +48,15 @@ pub async fn work_through(
                 queue,
                 users_per_shard,
             }) = announcer
-                && let Err(err) = realtime::announce(
+            {
+                realtime::announce(
                     &mut *conn,
                     queue,
                     conversation_id,
                     changed.first_version,
                     users_per_shard,
                 )
-                .await
-            {
-                tracing::warn!(
-                    conversation_id,
-                    error = format!("{err:#}"),
-                    "delivery not nudged"
-                );
+                .await;
             }
             if started.elapsed() >= budget {
                 return Ok(false);

@@ -206,21 +206,15 @@ async fn typed(
     let frame = String::from_utf8_lossy(&event.frame()).into_owned();
     match typing::record(conn, conversation_id, user_id, typing, &frame, time::now()).await? {
         Typed::Queued => {
-            if let Some(queue) = state.delivery.as_deref()
-                && let Err(err) = realtime::announce(
+            if let Some(queue) = state.delivery.as_deref() {
+                realtime::announce(
                     conn,
                     queue,
                     conversation_id,
                     None,
                     state.config.delivery_users_per_shard,
                 )
-                .await
-            {
-                tracing::warn!(
-                    conversation_id,
-                    error = format!("{err:#}"),
-                    "delivery not nudged"
-                );
+                .await;
             }
             Ok(None)
         }

@@ -73,7 +73,26 @@ pub fn shards_for(participants: i64, users_per_shard: u32) -> i64 {
 /// shard of the conversation, unless nobody can receive anything of it.
 /// `version` is the change's own, when it is in the log. Read after the
 /// commit, so a connection opened later catches up by `version` instead.
+/// Never fails its caller: the change has committed, and a client that
+/// misses its event catches up by `version` (or the sweep nudges again); a
+/// failure is logged.
 pub async fn announce(
+    conn: &mut MySqlConnection,
+    queue: &DeliveryQueue,
+    conversation_id: i64,
+    version: Option<i64>,
+    users_per_shard: u32,
+) {
+    if let Err(err) = nudge_shards(conn, queue, conversation_id, version, users_per_shard).await {
+        tracing::warn!(
+            conversation_id,
+            error = format!("{err:#}"),
+            "delivery not nudged"
+        );
+    }
+}
+
+async fn nudge_shards(
     conn: &mut MySqlConnection,
     queue: &DeliveryQueue,
     conversation_id: i64,

@@ -346,37 +346,37 @@ pub async fn delete_queued(conn: &mut MySqlConnection, ids: &[i64]) -> Result<()
     Ok(())
 }
 
-/// A shard whose delivery is overdue: its cursor is behind its
-/// conversation's log, or an event for one of its users has waited longer
-/// than it should.
+/// A conversation whose delivery is overdue: a shard's cursor is behind its
+/// log, or an event for one of its users has waited longer than it should.
 #[derive(Debug, Clone, Copy, FromRow)]
 pub struct Overdue {
     pub conversation_id: i64,
     pub participant_count: i32,
-    /// Where the shard has delivered up to, when it has a cursor.
+    /// Where its least advanced shard has delivered up to, when it has a
+    /// cursor.
     pub delivered_version: Option<i64>,
     pub last_version: i64,
 }
 
-/// Conversations with overdue delivery, at most `limit`: a cursor behind
-/// the log (its nudge never reached the queue, or was given up), or an
-/// event queued before `queued_before`.
+/// Conversations with overdue delivery, each once, at most `limit`: a
+/// cursor behind the log (its nudge never reached the queue, or was given
+/// up), or an event queued before `queued_before`.
 pub async fn overdue(
     conn: &mut MySqlConnection,
     queued_before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Overdue>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT c.id AS conversation_id, c.participant_count, \
-                MIN(d.delivered_version) AS delivered_version, c.last_version \
-           FROM delivery_cursors d JOIN conversations c ON c.id = d.conversation_id \
-          WHERE d.delivered_version < c.last_version \
-          GROUP BY c.id, c.participant_count, c.last_version \
-         UNION \
-         SELECT c.id, c.participant_count, NULL, c.last_version \
+        "SELECT c.id AS conversation_id, c.participant_count, c.last_version, \
+                (SELECT MIN(d.delivered_version) FROM delivery_cursors d \
+                  WHERE d.conversation_id = c.id) AS delivered_version \
            FROM conversations c \
-          WHERE c.id IN (SELECT conversation_id FROM realtime_outbox WHERE created_at < ?) \
-         LIMIT ?",
+          WHERE c.id IN (SELECT d.conversation_id FROM delivery_cursors d \
+                           JOIN conversations lagging ON lagging.id = d.conversation_id \
+                          WHERE d.delivered_version < lagging.last_version \
+                         UNION \
+                         SELECT conversation_id FROM realtime_outbox WHERE created_at < ?) \
+          LIMIT ?",
     )
     .bind(queued_before.naive_utc())
     .bind(limit)

@@ -11,12 +11,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, MySqlConnection};
 
 use crate::store::delivery::{self, OutboxKind};
-use crate::store::refresh_tokens::{self, FamilyId};
+use crate::store::{realtime, refresh_tokens};
 
-/// What erasing the account itself ended.
+/// What erasing the account itself left to do: its open WebSocket
+/// connections, to close.
 pub struct Begun {
-    pub sessions: Vec<FamilyId>,
-    /// Its open WebSocket connections, to close.
     pub connections: Vec<String>,
 }
 
@@ -40,7 +39,7 @@ pub async fn begin(
     if erased.rows_affected() == 0 {
         return Ok(None);
     }
-    let sessions = refresh_tokens::revoke_all_in(&mut tx, user_id, now).await?;
+    refresh_tokens::revoke_all_in(&mut tx, user_id, now).await?;
     for statement in [
         "DELETE FROM realtime_tickets WHERE user_id = ?",
         "DELETE FROM rate_windows WHERE user_id = ?",
@@ -50,16 +49,9 @@ pub async fn begin(
             .execute(&mut *tx)
             .await?;
     }
-    let connections =
-        sqlx::query_scalar("SELECT connection_id FROM realtime_connections WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let connections = realtime::of_user(&mut tx, user_id).await?;
     tx.commit().await?;
-    Ok(Some(Begun {
-        sessions,
-        connections,
-    }))
+    Ok(Some(Begun { connections }))
 }
 
 /// Conversations where an erased account still takes part or still has a
@@ -168,24 +160,18 @@ pub async fn erase_in_conversation(
     })
 }
 
-/// Marks the erasure finished when nothing of it is pending any more.
-pub async fn finish_if_done(
+/// Marks the erasure finished, once nothing of it is pending any more.
+pub async fn mark_finished(
     conn: &mut MySqlConnection,
     user_id: i64,
     now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    if !pending_conversations(&mut *conn, user_id, 1)
-        .await?
-        .is_empty()
-    {
-        return Ok(false);
-    }
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET erasure_finished_at = ? WHERE id = ?")
         .bind(now.naive_utc())
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Erased accounts whose erasure has not finished, oldest first.

@@ -128,6 +128,14 @@ pub async fn of_ended_sessions(
     .await
 }
 
+/// Every connection of `user_id`.
+pub async fn of_user(conn: &mut MySqlConnection, user_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT connection_id FROM realtime_connections WHERE user_id = ?")
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await
+}
+
 pub async fn delete_connection(
     conn: &mut MySqlConnection,
     connection_id: &str,
