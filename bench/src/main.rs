@@ -768,7 +768,14 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
                             let mut c = p.acquire().await?;
                             users::find_signed_in(&mut c, sender.id, None).await?;
                             let now = time::now();
-                            messages::send(&mut c, conversation, &sender, &body, None, now).await?;
+                            messages::send(
+                                &mut c,
+                                conversation,
+                                &sender,
+                                messages::Draft::new(&body),
+                                now,
+                            )
+                            .await?;
                             Ok(())
                         }
                     })
@@ -794,7 +801,14 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
                             let mut c = p.acquire().await?;
                             users::find_signed_in(&mut c, sender.id, None).await?;
                             let now = time::now();
-                            messages::send(&mut c, conversation, &sender, &body, None, now).await?;
+                            messages::send(
+                                &mut c,
+                                conversation,
+                                &sender,
+                                messages::Draft::new(&body),
+                                now,
+                            )
+                            .await?;
                             Ok(())
                         }
                     })

@@ -136,6 +136,16 @@ pub struct MessagePosition {
     pub w: Walk,
 }
 
+/// Where a page of the users who reacted to a message with one emoji ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactorPosition {
+    /// The message and emoji the cursor belongs to.
+    pub m: i64,
+    pub e: String,
+    /// The last reaction on the page, in the order of reactions.
+    pub k: i64,
+}
+
 /// Where a page of a conversation's participants ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantPosition {

@@ -60,6 +60,15 @@ pub struct Router<R = Endpoint> {
 pub struct PathParams(Vec<(String, String)>);
 
 impl PathParams {
+    /// A text segment, percent-decoded; `None` when it is not UTF-8.
+    pub fn text(&self, name: &str) -> Option<String> {
+        let (_, raw) = self.0.iter().find(|(key, _)| key == name)?;
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .ok()
+            .map(|text| text.into_owned())
+    }
+
     /// A positive integer id from the path; anything else names no object.
     pub fn id(&self, name: &str) -> Result<i64, ApiError> {
         self.0

@@ -57,6 +57,16 @@ async fn seed(pool: &MySqlPool) {
     .execute(pool)
     .await
     .unwrap();
+    // Half of the long conversation's second half answers its first message:
+    // one long thread.
+    sqlx::query(
+        "UPDATE messages m JOIN messages first ON first.conversation_id = 1 AND first.seq = 1 \
+         SET m.reply_to = first.id, m.thread_id = first.id \
+         WHERE m.conversation_id = 1 AND m.seq > 10000 AND m.seq % 2 = 0",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
     sqlx::query("ANALYZE TABLE users, conversations, conversation_participants, messages")
         .execute(pool)
         .await
@@ -163,6 +173,27 @@ async fn hot_queries_use_their_indexes_on_skewed_data(pool: MySqlPool) {
             &format!("message page {walk:?} from {bound}"),
             &plan,
             &[("m", key, "range")],
+        );
+    }
+    let first: i64 =
+        sqlx::query_scalar("SELECT id FROM messages WHERE conversation_id = 1 AND seq = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for bound in [0, 15_000] {
+        let plan = explain(&pool, page_sql(Walk::Thread(first)), |q| {
+            q.bind(LONG)
+                .bind(bound)
+                .bind(first)
+                .bind(LONG)
+                .bind(BUSY_USER)
+                .bind(21)
+        })
+        .await;
+        assert_plan(
+            &format!("thread page from {bound}"),
+            &plan,
+            &[("m", "messages_thread", "range")],
         );
     }
     let latest = chrono::DateTime::from_timestamp_micros(253_402_300_799_999_999)

@@ -4,7 +4,7 @@ use shared::domain::{ClientId, MessageBody};
 use shared::error::FieldErrors;
 use shared::pagination::{self, MessagePosition, PageSize};
 use shared::rate_limit::{self, Limit};
-use shared::store::messages::{self, Change, Changed, Sent, Walk};
+use shared::store::messages::{self, Change, Changed, Draft, Sent, Walk};
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
 
@@ -13,10 +13,19 @@ use shared::{ApiError, RequestCtx, respond, time};
 struct SendBody {
     body: Option<String>,
     client_id: Option<String>,
+    /// Read as any JSON value, so that a wrong one is refused by name.
+    reply_to: Option<serde_json::Value>,
+}
+
+/// A send as the client asked for it.
+struct SendRequest {
+    body: MessageBody,
+    client_id: Option<ClientId>,
+    reply_to: Option<i64>,
 }
 
 impl SendBody {
-    fn parse(self) -> Result<(MessageBody, Option<ClientId>), ApiError> {
+    fn parse(self) -> Result<SendRequest, ApiError> {
         let mut fields = FieldErrors::new();
         let body = self
             .body
@@ -30,8 +39,22 @@ impl SendBody {
             .transpose()
             .map_err(|problem| fields.insert("client_id", problem))
             .ok();
-        match (body, client_id) {
-            (Some(body), Some(client_id)) => Ok((body, client_id)),
+        let reply_to = match self.reply_to {
+            None | Some(serde_json::Value::Null) => Some(None),
+            Some(value) => value.as_i64().filter(|id| *id > 0).map(Some).or_else(|| {
+                fields.insert(
+                    "reply_to",
+                    "Must be the id of a message of this conversation.".into(),
+                );
+                None
+            }),
+        };
+        match (body, client_id, reply_to) {
+            (Some(body), Some(client_id), Some(reply_to)) => Ok(SendRequest {
+                body,
+                client_id,
+                reply_to,
+            }),
             _ => Err(ApiError::invalid_fields(fields)),
         }
     }
@@ -46,7 +69,11 @@ struct EditBody {
 /// `POST /api/conversations/{id}/messages`
 pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
-    let (body, client_id) = ctx.json::<SendBody>()?.parse()?;
+    let SendRequest {
+        body,
+        client_id,
+        reply_to,
+    } = ctx.json::<SendBody>()?.parse()?;
     let now = time::now();
     let config = ctx.state.config.clone();
     let conn = ctx.db.conn().await?;
@@ -64,15 +91,12 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
             None => Err(limited),
         };
     }
-    let sent = messages::send(
-        conn,
-        conversation_id,
-        &sender,
-        &body,
-        client_id.as_ref(),
-        now,
-    )
-    .await?;
+    let draft = Draft {
+        body: &body,
+        client_id: client_id.as_ref(),
+        reply_to,
+    };
+    let sent = messages::send(conn, conversation_id, &sender, draft, now).await?;
     match sent {
         Sent::Created(message) => {
             ctx.announce(conversation_id, Some(message.version)).await;
@@ -83,6 +107,13 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
             Ok(respond::ok(&message))
         }
         Sent::NotParticipant => Err(ApiError::NotFound),
+        Sent::NoSuchReplyTo => {
+            rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
+            Err(ApiError::invalid_field(
+                "reply_to",
+                "Must be the id of a message of this conversation.",
+            ))
+        }
     }
 }
 
@@ -172,6 +203,14 @@ fn refusal(changed: Changed) -> ApiError {
     }
 }
 
+/// A message id given in the query.
+fn message_id(field: &'static str, raw: &str) -> Result<i64, ApiError> {
+    match position(field, raw) {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::invalid_field(field, "Must be a message id.")),
+    }
+}
+
 /// A whole number from 0, as `after` and `since` take.
 fn position(field: &'static str, raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
@@ -180,30 +219,39 @@ fn position(field: &'static str, raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::invalid_field(field, "Must be a whole number from 0."))
 }
 
-/// `GET /api/conversations/{id}/messages?page_size=&cursor=&after=&since=`
+/// `GET /api/conversations/{id}/messages?page_size=&cursor=&after=&since=&thread=`
 pub async fn list(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
     let conversation_id = ctx.params.id("id")?;
-    let query = ctx.query(&["page_size", "cursor", "after", "since"])?;
+    let query = ctx.query(&["page_size", "cursor", "after", "since", "thread"])?;
     let size = PageSize::parse(query.get("page_size"))?;
     // A cursor carries its own walk and position; otherwise `after` walks
-    // forward by seq, `since` by version, and neither is the newest page.
-    let (bound, walk) = match (query.get("cursor"), query.get("after"), query.get("since")) {
-        (Some(cursor), _, _) => {
+    // forward by seq, `since` by version, `thread` along one thread, and
+    // none of them is the newest page.
+    let chosen = (query.get("after"), query.get("since"), query.get("thread"));
+    let (bound, walk) = match (query.get("cursor"), chosen) {
+        (Some(cursor), _) => {
             let at: MessagePosition = ctx.state.cursors.decode(cursor)?;
             if at.c != conversation_id {
                 return Err(ApiError::bad_request("Invalid cursor."));
             }
             (at.k, at.w)
         }
-        (None, Some(_), Some(_)) => {
+        (None, (None, None, None)) => (i64::MAX, Walk::Older),
+        (None, (Some(after), None, None)) => (position("after", after)?, Walk::After),
+        (None, (None, Some(since), None)) => (position("since", since)?, Walk::Since),
+        (None, (None, None, Some(thread))) => (0, Walk::Thread(message_id("thread", thread)?)),
+        (None, (_, _, Some(_))) => {
+            return Err(ApiError::invalid_field(
+                "thread",
+                "Give thread alone, without after or since.",
+            ));
+        }
+        (None, (Some(_), Some(_), None)) => {
             return Err(ApiError::invalid_field(
                 "since",
                 "Give either after or since, not both.",
             ));
         }
-        (None, Some(after), None) => (position("after", after)?, Walk::After),
-        (None, None, Some(since)) => (position("since", since)?, Walk::Since),
-        (None, None, None) => (i64::MAX, Walk::Older),
     };
     let conn = ctx.db.conn().await?;
     let rows = messages::page(conn, conversation_id, reader.id, bound, walk, size.probe())
@@ -212,10 +260,9 @@ pub async fn list(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
     pagination::respond(&rows, size, |last| {
         ctx.state.cursors.encode(&MessagePosition {
             c: conversation_id,
-            k: if walk == Walk::Since {
-                last.version
-            } else {
-                last.seq
+            k: match walk {
+                Walk::Since => last.version,
+                Walk::Older | Walk::After | Walk::Thread(_) => last.seq,
             },
             w: walk,
         })

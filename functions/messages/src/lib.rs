@@ -1,7 +1,9 @@
-//! The messages function: send, show, edit and delete messages, and page
-//! through a conversation by position or by change.
+//! The messages function: send, show, edit and delete messages, react to
+//! them, and page through a conversation by position, by change or along a
+//! thread.
 
 mod handlers;
+mod reactions;
 
 use lambda_http::http::Method;
 use shared::{Router, authenticated};
@@ -32,6 +34,21 @@ pub fn router() -> Router {
             "/api/conversations/{id}/messages/{message_id}",
             Method::DELETE,
             authenticated!(handlers::delete),
+        ),
+        (
+            "/api/conversations/{id}/messages/{message_id}/reactions/{emoji}",
+            Method::GET,
+            authenticated!(reactions::list),
+        ),
+        (
+            "/api/conversations/{id}/messages/{message_id}/reactions/{emoji}",
+            Method::PUT,
+            authenticated!(reactions::add),
+        ),
+        (
+            "/api/conversations/{id}/messages/{message_id}/reactions/{emoji}",
+            Method::DELETE,
+            authenticated!(reactions::take_back),
         ),
     ])
 }

@@ -16,10 +16,17 @@ pub struct MessageBody(String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientId(String);
 
+/// A reaction: 1 to 32 characters with no white space or control character,
+/// an emoji with its modifiers and joiners or a short code; two are the same
+/// when their bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emoji(String);
+
 pub const MAX_IDS: usize = 100;
 const MAX_TITLE_CHARS: usize = 255;
 const MAX_BODY_CHARS: usize = 10_000;
 const MAX_CLIENT_ID_CHARS: usize = 64;
+const MAX_EMOJI_CHARS: usize = 32;
 
 impl UserIds {
     pub fn parse(raw: Vec<i64>) -> Result<Self, String> {
@@ -100,6 +107,23 @@ impl ClientId {
     }
 }
 
+impl Emoji {
+    pub fn parse(raw: String) -> Result<Self, String> {
+        let count = raw.chars().count();
+        if count == 0 || count > MAX_EMOJI_CHARS {
+            return Err(format!("emoji must be 1 to {MAX_EMOJI_CHARS} characters."));
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("emoji must not contain white space or control characters.".into());
+        }
+        Ok(Emoji(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +163,17 @@ mod tests {
         assert!(ClientId::parse("c".repeat(64)).is_ok());
         assert!(ClientId::parse("c".repeat(65)).is_err());
         assert!(ClientId::parse(String::new()).is_err());
+    }
+
+    #[test]
+    fn emoji_are_1_to_32_characters_without_spaces_or_controls() {
+        for good in ["👍", "👍🏽", "👩\u{200d}💻", "❤\u{fe0f}", ":party-parrot:"] {
+            assert!(Emoji::parse(good.into()).is_ok(), "{good:?}");
+        }
+        assert!(Emoji::parse("x".repeat(32)).is_ok());
+        for bad in ["", "a b", "\u{a0}", "x\u{7}", "\n"] {
+            assert!(Emoji::parse(bad.into()).is_err(), "{bad:?}");
+        }
+        assert!(Emoji::parse("x".repeat(33)).is_err());
     }
 }

@@ -4,5 +4,5 @@
 pub mod conversation;
 pub mod user;
 
-pub use conversation::{ClientId, MessageBody, Title, UserIds};
+pub use conversation::{ClientId, Emoji, MessageBody, Title, UserIds};
 pub use user::{Email, Password, PersonName, Username};

@@ -61,6 +61,10 @@ pub struct ConversationRow {
     lm_created_at: Option<DateTime<Utc>>,
     lm_edited_at: Option<DateTime<Utc>>,
     lm_deleted_at: Option<DateTime<Utc>>,
+    lm_reply_to: Option<i64>,
+    lm_thread_id: Option<i64>,
+    lm_reply_count: Option<i32>,
+    lm_reactions: Option<String>,
     lm_sender_id: Option<i64>,
     lm_sender_username: Option<String>,
     lm_sender_first_name: Option<String>,
@@ -97,6 +101,10 @@ impl ConversationRow {
                     created_at,
                     edited_at: self.lm_edited_at,
                     deleted_at: self.lm_deleted_at,
+                    reply_to: self.lm_reply_to,
+                    thread_id: self.lm_thread_id,
+                    reply_count: i64::from(self.lm_reply_count.unwrap_or_default()),
+                    reactions: crate::store::reactions::from_column(self.lm_reactions.as_deref()),
                 })
             }
             _ => None,
@@ -128,6 +136,8 @@ macro_rules! member_view {
                 IF(s.erased_at IS NULL, m.body, NULL) AS lm_body, \
                 m.client_id AS lm_client_id, m.created_at AS lm_created_at, m.edited_at AS lm_edited_at, \
                 COALESCE(m.deleted_at, s.erased_at) AS lm_deleted_at, \
+                m.reply_to AS lm_reply_to, m.thread_id AS lm_thread_id, m.reply_count AS lm_reply_count, \
+                IF(s.erased_at IS NULL, m.reactions, NULL) AS lm_reactions, \
                 s.id AS lm_sender_id, s.username AS lm_sender_username, \
                 s.first_name AS lm_sender_first_name, s.last_name AS lm_sender_last_name \
          FROM conversation_participants p \

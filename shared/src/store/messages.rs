@@ -1,5 +1,5 @@
-//! Messages: sends, edits and deletes in the conversation's order, and keyset
-//! pages by `seq` or by `version`.
+//! Messages: sends (replies too), edits and deletes in the conversation's
+//! order, and keyset pages by `seq`, by `version` or along a thread.
 //!
 //! Every change of a conversation first locks its row
 //! ([`lock_for_member`]) and takes the next `seq`/`version` from it, so numbers are handed
@@ -12,6 +12,7 @@ use sqlx::{Connection, FromRow, MySqlConnection};
 
 use crate::domain::{ClientId, MessageBody};
 use crate::store::conversations::lock_for_member;
+use crate::store::reactions::{self, Reaction};
 use crate::store::users::{PublicUser, User};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -30,6 +31,12 @@ pub struct Message {
     pub edited_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "crate::time::serialize_option")]
     pub deleted_at: Option<DateTime<Utc>>,
+    pub reply_to: Option<i64>,
+    /// The first message of the thread this reply belongs to.
+    pub thread_id: Option<i64>,
+    /// On a thread's first message: how many messages belong to the thread.
+    pub reply_count: i64,
+    pub reactions: Vec<Reaction>,
 }
 
 /// A message row joined with its sender, as every message query selects it.
@@ -44,6 +51,10 @@ pub(crate) struct MessageRow {
     created_at: DateTime<Utc>,
     edited_at: Option<DateTime<Utc>>,
     deleted_at: Option<DateTime<Utc>>,
+    reply_to: Option<i64>,
+    thread_id: Option<i64>,
+    reply_count: i32,
+    reactions: Option<String>,
     sender_id: i64,
     sender_username: Option<String>,
     sender_first_name: String,
@@ -68,6 +79,10 @@ impl From<MessageRow> for Message {
             created_at: row.created_at,
             edited_at: row.edited_at,
             deleted_at: row.deleted_at,
+            reply_to: row.reply_to,
+            thread_id: row.thread_id,
+            reply_count: i64::from(row.reply_count),
+            reactions: reactions::from_column(row.reactions.as_deref()),
         }
     }
 }
@@ -77,6 +92,8 @@ macro_rules! message_columns {
         "m.id, m.conversation_id, m.seq, m.version, \
          IF(s.erased_at IS NULL, m.body, NULL) AS body, m.client_id, m.created_at, m.edited_at, \
          COALESCE(m.deleted_at, s.erased_at) AS deleted_at, \
+         m.reply_to, m.thread_id, m.reply_count, \
+         IF(s.erased_at IS NULL, m.reactions, NULL) AS reactions, \
          s.id AS sender_id, s.username AS sender_username, \
          s.first_name AS sender_first_name, s.last_name AS sender_last_name"
     };
@@ -88,27 +105,69 @@ pub enum Sent {
     Repeated(Message),
     /// The sender is not a participant (or the conversation does not exist).
     NotParticipant,
+    /// `reply_to` names no message of this conversation.
+    NoSuchReplyTo,
+}
+
+/// A new message: its text, its retry key and the message it answers.
+pub struct Draft<'a> {
+    pub body: &'a MessageBody,
+    pub client_id: Option<&'a ClientId>,
+    pub reply_to: Option<i64>,
+}
+
+impl<'a> Draft<'a> {
+    /// A message that answers none, with no retry key.
+    pub fn new(body: &'a MessageBody) -> Self {
+        Draft {
+            body,
+            client_id: None,
+            reply_to: None,
+        }
+    }
 }
 
 /// Stores a message as the conversation's next `seq` and `version`, moves the
 /// sender's read marker to it and the conversation's activity forward, in one
-/// transaction; only a participant can send.
+/// transaction; only a participant can send. A reply joins the thread of the
+/// message it answers, whose `reply_count` rises (without a new `version`).
 pub async fn send(
     conn: &mut MySqlConnection,
     conversation_id: i64,
     sender: &User,
-    body: &MessageBody,
-    client_id: Option<&ClientId>,
+    draft: Draft<'_>,
     now: DateTime<Utc>,
 ) -> Result<Sent, sqlx::Error> {
+    let Draft {
+        body,
+        client_id,
+        reply_to,
+    } = draft;
     let mut tx = conn.begin().await?;
     let Some(locked) = lock_for_member(&mut tx, conversation_id, sender.id).await? else {
         return Ok(Sent::NotParticipant);
     };
+    let thread_id = match reply_to {
+        Some(answered) => {
+            let thread: Option<(Option<i64>,)> = sqlx::query_as(
+                "SELECT thread_id FROM messages WHERE id = ? AND conversation_id = ?",
+            )
+            .bind(answered)
+            .bind(conversation_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match thread {
+                Some((thread,)) => Some(thread.unwrap_or(answered)),
+                None => return Ok(Sent::NoSuchReplyTo),
+            }
+        }
+        None => None,
+    };
     let (seq, version) = (locked.last_seq + 1, locked.last_version + 1);
     let inserted = sqlx::query(
-        "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at, seq, version) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages \
+           (conversation_id, sender_id, body, client_id, created_at, seq, version, reply_to, thread_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(conversation_id)
     .bind(sender.id)
@@ -117,6 +176,8 @@ pub async fn send(
     .bind(now.naive_utc())
     .bind(seq)
     .bind(version)
+    .bind(reply_to)
+    .bind(thread_id)
     .execute(&mut *tx)
     .await;
     let id = match inserted {
@@ -137,6 +198,12 @@ pub async fn send(
         }
         Err(err) => return Err(err),
     };
+    if let Some(thread_id) = thread_id {
+        sqlx::query("UPDATE messages SET reply_count = reply_count + 1 WHERE id = ?")
+            .bind(thread_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(
         "UPDATE conversations c JOIN conversation_participants p \
            ON p.conversation_id = c.id AND p.user_id = ? \
@@ -164,6 +231,10 @@ pub async fn send(
         created_at: now,
         edited_at: None,
         deleted_at: None,
+        reply_to,
+        thread_id,
+        reply_count: 0,
+        reactions: Vec::new(),
     }))
 }
 
@@ -226,6 +297,26 @@ pub async fn one_for_member(
     Ok(row.map(Message::from))
 }
 
+/// One message of a conversation, as a change reads it under the
+/// conversation's lock.
+pub(crate) async fn in_conversation(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    message_id: i64,
+) -> Result<Option<Message>, sqlx::Error> {
+    let row: Option<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m JOIN users s ON s.id = m.sender_id \
+          WHERE m.id = ? AND m.conversation_id = ?"
+    ))
+    .bind(message_id)
+    .bind(conversation_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Message::from))
+}
+
 /// What a change to an existing message is.
 pub enum Change<'a> {
     Edit(&'a MessageBody),
@@ -234,7 +325,7 @@ pub enum Change<'a> {
 
 pub enum Changed {
     /// The message as it now stands.
-    Done(Message),
+    Done(Box<Message>),
     /// Deleting a tombstone again: nothing changed.
     Unchanged,
     /// No such message in a conversation the caller takes part in.
@@ -259,17 +350,7 @@ pub async fn change(
     let Some(locked) = lock_for_member(&mut tx, conversation_id, editor).await? else {
         return Ok(Changed::NotFound);
     };
-    let row: Option<MessageRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages m JOIN users s ON s.id = m.sender_id \
-          WHERE m.id = ? AND m.conversation_id = ?"
-    ))
-    .bind(message_id)
-    .bind(conversation_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(mut message) = row.map(Message::from) else {
+    let Some(mut message) = in_conversation(&mut tx, conversation_id, message_id).await? else {
         return Ok(Changed::NotFound);
     };
     if message.sender.id != editor {
@@ -292,15 +373,20 @@ pub async fn change(
         }
         (Change::Delete, false) => {
             sqlx::query(
-                "UPDATE messages SET body = NULL, deleted_at = ?, version = ? WHERE id = ?",
+                "UPDATE messages SET body = NULL, reactions = NULL, deleted_at = ?, version = ? \
+                 WHERE id = ?",
             )
             .bind(now.naive_utc())
             .bind(version)
             .bind(message_id)
             .execute(&mut *tx)
             .await?;
+            if !message.reactions.is_empty() {
+                reactions::forget(&mut tx, message_id).await?;
+            }
             message.body = None;
             message.deleted_at = Some(now);
+            message.reactions.clear();
         }
     }
     sqlx::query("UPDATE conversations SET last_version = ? WHERE id = ?")
@@ -310,7 +396,7 @@ pub async fn change(
         .await?;
     tx.commit().await?;
     message.version = version;
-    Ok(Changed::Done(message))
+    Ok(Changed::Done(Box::new(message)))
 }
 
 /// Which messages a page holds, from which position; a cursor carries it.
@@ -325,10 +411,15 @@ pub enum Walk {
     /// In change order: `version` above the bound.
     #[serde(rename = "s")]
     Since,
+    /// The replies of the thread of this first message, oldest first: `seq`
+    /// above the bound.
+    #[serde(rename = "t")]
+    Thread(i64),
 }
 
-/// The page query of each walk, binding conversation id, bound, conversation
-/// id and reader id, and limit (its plan is checked by the tests). The
+/// The page query of each walk, binding conversation id, bound, (the
+/// thread's first message,) conversation id and reader id, and limit (its
+/// plan is checked by the tests). The
 /// reader's membership is a condition of the page, evaluated once: a page
 /// with messages needs no statement of its own to check it.
 pub fn page_sql(walk: Walk) -> &'static str {
@@ -354,11 +445,17 @@ pub fn page_sql(walk: Walk) -> &'static str {
         Walk::Older => page!("messages_seq", "m.seq < ?", "m.seq DESC"),
         Walk::After => page!("messages_seq", "m.seq > ?", "m.seq ASC"),
         Walk::Since => page!("messages_version", "m.version > ?", "m.version ASC"),
+        Walk::Thread(_) => page!(
+            "messages_thread",
+            "m.seq > ? AND m.thread_id = ?",
+            "m.seq ASC"
+        ),
     }
 }
 
 /// Up to `limit` messages of a conversation beyond `bound` along `walk`, or
-/// `None` when `reader_id` does not take part in it. The index is forced: on
+/// `None` when `reader_id` does not take part in it (or a thread's first
+/// message is not in the conversation). The index is forced: on
 /// a large conversation MariaDB was seen to choose a `ref` scan of the whole
 /// conversation over the `range` this query needs.
 pub async fn page(
@@ -369,21 +466,50 @@ pub async fn page(
     walk: Walk,
     limit: i64,
 ) -> Result<Option<Vec<Message>>, sqlx::Error> {
-    let rows: Vec<MessageRow> = sqlx::query_as(page_sql(walk))
+    let mut query = sqlx::query_as(page_sql(walk))
         .bind(conversation_id)
-        .bind(bound)
+        .bind(bound);
+    if let Walk::Thread(first) = walk {
+        query = query.bind(first);
+    }
+    let rows: Vec<MessageRow> = query
         .bind(conversation_id)
         .bind(reader_id)
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    // No rows: an empty page, or a stranger's.
-    if rows.is_empty()
-        && !crate::store::conversations::is_member(conn, conversation_id, reader_id).await?
-    {
-        return Ok(None);
+    if rows.is_empty() {
+        // An empty page, or a stranger's, or a thread of another conversation.
+        let visible = match walk {
+            Walk::Thread(first) => is_visible(conn, conversation_id, first, reader_id).await?,
+            _ => crate::store::conversations::is_member(conn, conversation_id, reader_id).await?,
+        };
+        if !visible {
+            return Ok(None);
+        }
     }
     Ok(Some(rows.into_iter().map(Message::from).collect()))
+}
+
+/// Whether `reader_id` takes part in the conversation and `message_id` is
+/// one of its messages.
+pub(crate) async fn is_visible(
+    conn: &mut MySqlConnection,
+    conversation_id: i64,
+    message_id: i64,
+    reader_id: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM conversation_participants \
+                         WHERE conversation_id = ? AND user_id = ?) \
+            AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
+    )
+    .bind(conversation_id)
+    .bind(reader_id)
+    .bind(message_id)
+    .bind(conversation_id)
+    .fetch_one(conn)
+    .await
 }
 
 /// The conversation's change log after `version`, oldest change first, up to

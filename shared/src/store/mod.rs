@@ -13,6 +13,7 @@ pub mod login_failures;
 pub mod maintenance;
 pub mod messages;
 pub mod rate_windows;
+pub mod reactions;
 pub mod realtime;
 pub mod refresh_tokens;
 pub mod typing;
