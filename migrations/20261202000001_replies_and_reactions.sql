@@ -11,7 +11,11 @@
 -- message_reactors holds every reaction, for uniqueness, for the full list of
 -- who reacted and for refilling the first 25 when one of them takes theirs
 -- back.
+-- changed_at: when the message last changed after it was sent (an edit, a
+-- deletion or a reaction), so that its event is `message.updated` whatever
+-- the change was.
 ALTER TABLE messages
+    ADD COLUMN changed_at DATETIME(6) NULL,
     ADD COLUMN reply_to BIGINT NULL,
     ADD COLUMN thread_id BIGINT NULL,
     ADD COLUMN reply_count INT NOT NULL DEFAULT 0,

@@ -62,7 +62,8 @@ pub enum Event {
 
 impl Event {
     /// The event of a message as it stands after its latest change: deleted
-    /// once a tombstone, created while never changed, updated otherwise. A
+    /// once a tombstone, created while never changed (no edit, no reaction),
+    /// updated otherwise. A
     /// pass that finds a message created and edited since the last one sends
     /// its latest state only, as `message.updated`.
     pub fn of_message(message: Message) -> Self {
@@ -73,7 +74,7 @@ impl Event {
                 version,
                 message,
             }
-        } else if message.edited_at.is_none() {
+        } else if message.edited_at.is_none() && message.changed_at.is_none() {
             Event::MessageCreated {
                 conversation_id,
                 version,

@@ -239,7 +239,7 @@ async fn pass(
 
 /// When a message last changed, by its own time stamps.
 fn changed_at(message: &Message) -> DateTime<Utc> {
-    [message.edited_at, message.deleted_at]
+    [message.changed_at, message.edited_at, message.deleted_at]
         .into_iter()
         .flatten()
         .fold(message.created_at, DateTime::max)

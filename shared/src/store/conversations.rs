@@ -105,6 +105,7 @@ impl ConversationRow {
                     thread_id: self.lm_thread_id,
                     reply_count: i64::from(self.lm_reply_count.unwrap_or_default()),
                     reactions: crate::store::reactions::from_column(self.lm_reactions.as_deref()),
+                    changed_at: None,
                 })
             }
             _ => None,

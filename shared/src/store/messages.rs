@@ -37,6 +37,11 @@ pub struct Message {
     /// On a thread's first message: how many messages belong to the thread.
     pub reply_count: i64,
     pub reactions: Vec<Reaction>,
+    /// When it last changed after it was sent, by any change (an edit, a
+    /// deletion, a reaction); not shown, it tells delivery which event a
+    /// change is.
+    #[serde(skip)]
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 /// A message row joined with its sender, as every message query selects it.
@@ -55,6 +60,7 @@ pub(crate) struct MessageRow {
     thread_id: Option<i64>,
     reply_count: i32,
     reactions: Option<String>,
+    changed_at: Option<DateTime<Utc>>,
     sender_id: i64,
     sender_username: Option<String>,
     sender_first_name: String,
@@ -83,6 +89,7 @@ impl From<MessageRow> for Message {
             thread_id: row.thread_id,
             reply_count: i64::from(row.reply_count),
             reactions: reactions::from_column(row.reactions.as_deref()),
+            changed_at: row.changed_at,
         }
     }
 }
@@ -93,7 +100,7 @@ macro_rules! message_columns {
          IF(s.erased_at IS NULL, m.body, NULL) AS body, m.client_id, m.created_at, m.edited_at, \
          COALESCE(m.deleted_at, s.erased_at) AS deleted_at, \
          m.reply_to, m.thread_id, m.reply_count, \
-         IF(s.erased_at IS NULL, m.reactions, NULL) AS reactions, \
+         IF(s.erased_at IS NULL, m.reactions, NULL) AS reactions, m.changed_at, \
          s.id AS sender_id, s.username AS sender_username, \
          s.first_name AS sender_first_name, s.last_name AS sender_last_name"
     };
@@ -235,6 +242,7 @@ pub async fn send(
         thread_id,
         reply_count: 0,
         reactions: Vec::new(),
+        changed_at: None,
     }))
 }
 
@@ -361,21 +369,27 @@ pub async fn change(
         (Change::Edit(_), true) => return Ok(Changed::Deleted),
         (Change::Delete, true) => return Ok(Changed::Unchanged),
         (Change::Edit(body), false) => {
-            sqlx::query("UPDATE messages SET body = ?, edited_at = ?, version = ? WHERE id = ?")
-                .bind(body.as_str())
-                .bind(now.naive_utc())
-                .bind(version)
-                .bind(message_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE messages SET body = ?, edited_at = ?, changed_at = ?, version = ? \
+                 WHERE id = ?",
+            )
+            .bind(body.as_str())
+            .bind(now.naive_utc())
+            .bind(now.naive_utc())
+            .bind(version)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
             message.body = Some(body.as_str().to_string());
             message.edited_at = Some(now);
+            message.changed_at = Some(now);
         }
         (Change::Delete, false) => {
             sqlx::query(
-                "UPDATE messages SET body = NULL, reactions = NULL, deleted_at = ?, version = ? \
-                 WHERE id = ?",
+                "UPDATE messages SET body = NULL, reactions = NULL, deleted_at = ?, changed_at = ?, \
+                 version = ? WHERE id = ?",
             )
+            .bind(now.naive_utc())
             .bind(now.naive_utc())
             .bind(version)
             .bind(message_id)
@@ -387,6 +401,7 @@ pub async fn change(
             message.body = None;
             message.deleted_at = Some(now);
             message.reactions.clear();
+            message.changed_at = Some(now);
         }
     }
     sqlx::query("UPDATE conversations SET last_version = ? WHERE id = ?")

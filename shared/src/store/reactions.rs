@@ -111,8 +111,9 @@ pub async fn react(
         return Ok(Reacted::Unchanged(message));
     }
     let version = locked.last_version + 1;
-    sqlx::query("UPDATE messages SET reactions = ?, version = ? WHERE id = ?")
+    sqlx::query("UPDATE messages SET reactions = ?, changed_at = ?, version = ? WHERE id = ?")
         .bind(to_column(&message.reactions))
+        .bind(now.naive_utc())
         .bind(version)
         .bind(message_id)
         .execute(&mut *tx)
@@ -124,6 +125,7 @@ pub async fn react(
         .await?;
     tx.commit().await?;
     message.version = version;
+    message.changed_at = Some(now);
     Ok(Reacted::Done(message))
 }
 
@@ -236,8 +238,9 @@ pub struct Reactor {
 }
 
 /// Up to `limit` users who reacted to the message with `emoji`, after the
-/// reaction at `after` in the order they did; `None` when `reader_id` does
-/// not take part in the conversation or the message is not in it.
+/// reaction at `after` in the order they did (none for a message of an
+/// erased account, a tombstone too); `None` when `reader_id` does not take
+/// part in the conversation or the message is not in it.
 #[allow(clippy::too_many_arguments)]
 pub async fn reactors(
     conn: &mut MySqlConnection,
@@ -253,6 +256,7 @@ pub async fn reactors(
          FROM message_reactors r JOIN users u ON u.id = r.user_id \
          WHERE r.message_id = ? AND r.emoji = ? AND r.id > ? \
            AND EXISTS (SELECT 1 FROM messages m \
+                       JOIN users s ON s.id = m.sender_id AND s.erased_at IS NULL \
                        JOIN conversation_participants p \
                          ON p.conversation_id = m.conversation_id AND p.user_id = ? \
                        WHERE m.id = r.message_id AND m.conversation_id = ?) \
