@@ -146,6 +146,18 @@ pub struct ReactorPosition {
     pub k: i64,
 }
 
+/// Where a page of search results ends: a cursor is bound to its reader,
+/// its query and its conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPosition {
+    pub u: i64,
+    /// The query as searched (boolean mode).
+    pub q: String,
+    pub c: Option<i64>,
+    /// The last message id on the page.
+    pub k: i64,
+}
+
 /// Where a page of a conversation's participants ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantPosition {

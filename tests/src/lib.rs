@@ -23,13 +23,14 @@ pub enum Function {
     Messages,
 }
 
-/// The gateway's routing: message paths to the messages function, other
+/// The gateway's routing: message paths and the search to the messages function, other
 /// conversation paths to the conversations function, the rest (auth, users,
 /// health and the catch-all) to the auth function.
 pub fn function_for(path: &str) -> Function {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["api", "conversations", _, "messages", ..] => Function::Messages,
+        ["api", "messages", _, ..] => Function::Messages,
         ["api", "conversations", ..] => Function::Conversations,
         _ => Function::Auth,
     }

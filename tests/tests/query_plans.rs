@@ -9,6 +9,7 @@ use shared::store::conversations::{
     UNREAD_TOTALS_SQL,
 };
 use shared::store::messages::{Walk, page_sql};
+use shared::store::search::{SEARCH_IN_SQL, SEARCH_SQL};
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySqlPool, Row};
 
@@ -196,6 +197,28 @@ async fn hot_queries_use_their_indexes_on_skewed_data(pool: MySqlPool) {
             &[("m", "messages_thread", "range")],
         );
     }
+    let plan = explain(&pool, SEARCH_SQL, |q| {
+        q.bind(BUSY_USER).bind("+short*").bind(i64::MAX).bind(21)
+    })
+    .await;
+    assert_plan(
+        "search",
+        &plan,
+        &[("m", "messages_text", "fulltext"), ("p", "PRIMARY", "eq_ref")],
+    );
+    let plan = explain(&pool, SEARCH_IN_SQL, |q| {
+        q.bind(BUSY_USER)
+            .bind("+short*")
+            .bind(i64::MAX)
+            .bind(LONG)
+            .bind(21)
+    })
+    .await;
+    assert_plan(
+        "search in one conversation",
+        &plan,
+        &[("m", "messages_text", "fulltext")],
+    );
     let latest = chrono::DateTime::from_timestamp_micros(253_402_300_799_999_999)
         .unwrap()
         .naive_utc();

@@ -153,6 +153,11 @@ fn sample_paths() -> Vec<String> {
             "/api/auth/",
             "/api/users/1",
             "/api/conversations/1/messages/1/2/3",
+            "/api/conversations/1/messages/1/reactions/%F0%9F%91%8D",
+            "/api/messages/search",
+            "/api/messages/search/",
+            "/api/messages",
+            "/api/messages/other",
             "/api/conversations/1/other",
             "/api/health/x",
         ]

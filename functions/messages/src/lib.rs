@@ -1,15 +1,21 @@
 //! The messages function: send, show, edit and delete messages, react to
 //! them, and page through a conversation by position, by change or along a
-//! thread.
+//! thread, and search them.
 
 mod handlers;
 mod reactions;
+mod search;
 
 use lambda_http::http::Method;
 use shared::{Router, authenticated};
 
 pub fn router() -> Router {
     Router::new(&[
+        (
+            "/api/messages/search",
+            Method::GET,
+            authenticated!(search::search),
+        ),
         (
             "/api/conversations/{id}/messages",
             Method::POST,

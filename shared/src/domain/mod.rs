@@ -2,7 +2,9 @@
 //! afterwards. Each `parse` error is the sentence shown to the client.
 
 pub mod conversation;
+pub mod search;
 pub mod user;
 
 pub use conversation::{ClientId, Emoji, MessageBody, Title, UserIds};
+pub use search::SearchQuery;
 pub use user::{Email, Password, PersonName, Username};

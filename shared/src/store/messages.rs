@@ -105,6 +105,7 @@ macro_rules! message_columns {
          s.first_name AS sender_first_name, s.last_name AS sender_last_name"
     };
 }
+pub(crate) use message_columns;
 
 pub enum Sent {
     Created(Message),

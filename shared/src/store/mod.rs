@@ -16,6 +16,7 @@ pub mod rate_windows;
 pub mod reactions;
 pub mod realtime;
 pub mod refresh_tokens;
+pub mod search;
 pub mod typing;
 pub mod users;
 
