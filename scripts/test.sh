@@ -19,12 +19,18 @@ if ! python3 -c 'import moto.server' 2>/dev/null; then
   python3 -m pip install --quiet 'moto[server]'
 fi
 
+# Attachments go to a real S3-compatible server that checks signatures.
+if ! (exec 3<>"/dev/tcp/127.0.0.1/${STORAGE_PORT:-8333}") 2>/dev/null; then
+  ./scripts/storage.sh
+  started_storage=1
+fi
+
 # sqlx's test harness creates one database per test through this URL.
 export DATABASE_URL="$url"
 # The Runtime API tests run the real function binaries.
 cargo build --workspace --bins
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; [ -z "${started_storage:-}" ] || ./scripts/storage.sh stop' EXIT
 set +e
 cargo test --workspace "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

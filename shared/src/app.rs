@@ -21,6 +21,7 @@ use crate::pagination::CursorKey;
 use crate::realtime::{DeliveryQueue, ManagementApi};
 use crate::request_log::RequestLog;
 use crate::router::{Endpoint, PathParams, Router};
+use crate::storage::ObjectStore;
 use crate::store::users::{self, User};
 use crate::{cloud_secrets, db, request};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub delivery: Option<Arc<DeliveryQueue>>,
     /// The WebSocket API's Management API, to close connections.
     pub management: Option<Arc<ManagementApi>>,
+    /// Where attachments are stored; absent, uploads are refused.
+    pub storage: Option<Arc<ObjectStore>>,
 }
 
 impl AppState {
@@ -48,7 +51,17 @@ impl AppState {
             config: Arc::new(config),
             delivery: None,
             management: None,
+            storage: None,
         }
+    }
+
+    /// Stores attachments there, and signs every download URL this process
+    /// shows with it.
+    pub fn with_storage(mut self, store: ObjectStore) -> Self {
+        let store = Arc::new(store);
+        crate::storage::install_downloads(store.clone());
+        self.storage = Some(store);
+        self
     }
 
     pub fn with_delivery(mut self, queue: DeliveryQueue) -> Self {
@@ -81,9 +94,16 @@ impl AppState {
             .as_deref()
             .map(|url| DeliveryQueue::from_env(url, config.delivery_queue_endpoint.as_deref()))
             .transpose()?;
+        let storage = match &config.storage {
+            Some(storage) => Some(ObjectStore::from_env(storage).await?),
+            None => None,
+        };
         let mut state = AppState::new(config, pool);
         state.management = management.map(Arc::new);
         state.delivery = delivery.map(Arc::new);
+        if let Some(store) = storage {
+            state = state.with_storage(store);
+        }
         Ok(state)
     }
 }

@@ -51,6 +51,32 @@ pub struct Config {
     /// The fan-out function's bounds (`FANOUT_MAX_IN_FLIGHT`,
     /// `FANOUT_HANDSHAKE_GRACE_SECONDS`).
     pub fanout: FanoutSettings,
+    /// Where attachments are stored; uploads are refused with a 503 when
+    /// `ATTACHMENT_BUCKET` is unset.
+    pub storage: Option<StorageConfig>,
+}
+
+/// The attachments' bucket (`ATTACHMENT_BUCKET`), the largest file
+/// (`ATTACHMENT_MAX_BYTES`) and an S3 endpoint in place of the regional one
+/// (`ATTACHMENT_ENDPOINT`, local runs: addressed path-style).
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    pub bucket: String,
+    pub max_bytes: u64,
+    pub endpoint: Option<String>,
+}
+
+fn storage<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<Option<StorageConfig>, ConfigError> {
+    let Some(bucket) = vars.get("ATTACHMENT_BUCKET") else {
+        return Ok(None);
+    };
+    Ok(Some(StorageConfig {
+        bucket,
+        max_bytes: vars.number("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)?,
+        endpoint: vars.get("ATTACHMENT_ENDPOINT"),
+    }))
 }
 
 #[derive(Clone)]
@@ -94,6 +120,8 @@ pub struct MaintenanceConfig {
     pub delivery_queue_url: Option<String>,
     pub delivery_queue_endpoint: Option<String>,
     pub delivery_users_per_shard: u32,
+    /// Where the files of deleted messages and unattached uploads are removed.
+    pub storage: Option<StorageConfig>,
 }
 
 impl MaintenanceConfig {
@@ -105,6 +133,7 @@ impl MaintenanceConfig {
             delivery_queue_url: vars.get("DELIVERY_QUEUE_URL"),
             delivery_queue_endpoint: vars.get("DELIVERY_QUEUE_ENDPOINT"),
             delivery_users_per_shard: delivery_users_per_shard(&vars)?,
+            storage: storage(&vars)?,
         })
     }
 }
@@ -293,6 +322,7 @@ impl Config {
                 ),
                 ..FanoutSettings::default()
             },
+            storage: storage(&vars)?,
         })
     }
 }

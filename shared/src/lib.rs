@@ -19,6 +19,7 @@ pub mod request_log;
 pub mod respond;
 pub mod router;
 pub mod secret;
+pub mod storage;
 pub mod store;
 pub mod time;
 

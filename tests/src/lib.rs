@@ -30,7 +30,7 @@ pub fn function_for(path: &str) -> Function {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["api", "conversations", _, "messages", ..] => Function::Messages,
-        ["api", "messages", _, ..] => Function::Messages,
+        ["api", "messages", _, ..] | ["api", "uploads", ..] => Function::Messages,
         ["api", "conversations", ..] => Function::Conversations,
         _ => Function::Auth,
     }
@@ -147,6 +147,7 @@ pub fn test_config(log_file: PathBuf) -> Config {
         send_rate_limit: 1_000_000,
         ticket_rate_limit: 1_000_000,
         fanout: shared::realtime::FanoutSettings::default(),
+        storage: Some(storage::config()),
     }
 }
 
@@ -214,10 +215,12 @@ impl TestApp {
             std::env::temp_dir().join(format!("requests-{}.log", shared::secret::random_token()));
         let mut config = test_config(log_file.clone());
         adjust(&mut config);
-        TestApp {
-            state: AppState::new(config, pool),
-            log_file,
+        let store = config.storage.as_ref().map(storage::store);
+        let mut state = AppState::new(config, pool);
+        if let Some(store) = store {
+            state = state.with_storage(store);
         }
+        TestApp { state, log_file }
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -241,7 +244,12 @@ impl TestApp {
         config.database.url = database_url(self.pool()).await;
         config.database.max_connections = connections;
         let pool = shared::db::pool(&config.database).expect("a valid database URL");
-        AppState::new(config, pool)
+        let store = config.storage.as_ref().map(storage::store);
+        let state = AppState::new(config, pool);
+        match store {
+            Some(store) => state.with_storage(store),
+            None => state,
+        }
     }
 
     /// Sends a request to the function that owns its path.
@@ -545,4 +553,5 @@ pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, us
 }
 
 pub mod runtime_api;
+pub mod storage;
 pub mod websocket;

@@ -204,7 +204,10 @@ async fn hot_queries_use_their_indexes_on_skewed_data(pool: MySqlPool) {
     assert_plan(
         "search",
         &plan,
-        &[("m", "messages_text", "fulltext"), ("p", "PRIMARY", "eq_ref")],
+        &[
+            ("m", "messages_text", "fulltext"),
+            ("p", "PRIMARY", "eq_ref"),
+        ],
     );
     let plan = explain(&pool, SEARCH_IN_SQL, |q| {
         q.bind(BUSY_USER)

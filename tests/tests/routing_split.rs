@@ -158,6 +158,10 @@ fn sample_paths() -> Vec<String> {
             "/api/messages/search/",
             "/api/messages",
             "/api/messages/other",
+            "/api/uploads",
+            "/api/uploads/",
+            "/api/uploads/x",
+            "/api/uploadsx",
             "/api/conversations/1/other",
             "/api/health/x",
         ]

@@ -8,6 +8,8 @@ use shared::store::messages::{self, Change, Changed, Draft, Sent, Walk};
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx, respond, time};
 
+use crate::uploads;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
 struct SendBody {
@@ -15,24 +17,40 @@ struct SendBody {
     client_id: Option<String>,
     /// Read as any JSON value, so that a wrong one is refused by name.
     reply_to: Option<serde_json::Value>,
+    attachments: Option<serde_json::Value>,
 }
 
 /// A send as the client asked for it.
 struct SendRequest {
-    body: MessageBody,
+    /// None for attachments without text.
+    body: Option<MessageBody>,
     client_id: Option<ClientId>,
     reply_to: Option<i64>,
+    /// Upload ids.
+    attachments: Vec<String>,
 }
 
 impl SendBody {
     fn parse(self) -> Result<SendRequest, ApiError> {
         let mut fields = FieldErrors::new();
-        let body = self
-            .body
-            .ok_or_else(|| "This field is required.".to_string())
-            .and_then(MessageBody::parse)
-            .map_err(|problem| fields.insert("body", problem))
-            .ok();
+        let attachments = match self.attachments {
+            None | Some(serde_json::Value::Null) => Some(Vec::new()),
+            Some(value) => uploads::parse_ids(value)
+                .map_err(|problem| fields.insert("attachments", problem))
+                .ok(),
+        };
+        let with_files = attachments.as_ref().is_none_or(|ids| !ids.is_empty());
+        // With attachments the text may be absent or "".
+        let body = match self.body {
+            None if with_files => Some(None),
+            Some(text) if with_files && text.is_empty() => Some(None),
+            raw => raw
+                .ok_or_else(|| "This field is required.".to_string())
+                .and_then(MessageBody::parse)
+                .map(Some)
+                .map_err(|problem| fields.insert("body", problem))
+                .ok(),
+        };
         let client_id = self
             .client_id
             .map(ClientId::parse)
@@ -49,11 +67,12 @@ impl SendBody {
                 None
             }),
         };
-        match (body, client_id, reply_to) {
-            (Some(body), Some(client_id), Some(reply_to)) => Ok(SendRequest {
+        match (body, client_id, reply_to, attachments) {
+            (Some(body), Some(client_id), Some(reply_to), Some(attachments)) => Ok(SendRequest {
                 body,
                 client_id,
                 reply_to,
+                attachments,
             }),
             _ => Err(ApiError::invalid_fields(fields)),
         }
@@ -73,9 +92,11 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         body,
         client_id,
         reply_to,
+        attachments,
     } = ctx.json::<SendBody>()?.parse()?;
     let now = time::now();
     let config = ctx.state.config.clone();
+    let storage = ctx.state.storage.clone();
     let conn = ctx.db.conn().await?;
     if let Err(limited) = rate_limit::take(conn, &config, sender.id, Limit::Changes, now).await {
         // A repeat of a stored send is answered from what was stored,
@@ -91,10 +112,31 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
             None => Err(limited),
         };
     }
+    let attachments = if attachments.is_empty() {
+        Vec::new()
+    } else {
+        match uploads::attachable(storage.as_deref(), conn, &sender, &attachments).await {
+            Ok(found) => found,
+            Err(refused) => {
+                // A retry of a send that already took these uploads is
+                // answered from what was stored.
+                if let Some(client_id) = &client_id
+                    && let Some(stored) =
+                        messages::repeat_of(conn, conversation_id, sender.id, client_id).await?
+                {
+                    rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
+                    return Ok(respond::ok(&stored));
+                }
+                rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
+                return Err(refused);
+            }
+        }
+    };
     let draft = Draft {
-        body: &body,
+        body: body.as_ref(),
         client_id: client_id.as_ref(),
         reply_to,
+        attachments: &attachments,
     };
     let sent = messages::send(conn, conversation_id, &sender, draft, now).await?;
     match sent {
@@ -107,6 +149,10 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
             Ok(respond::ok(&message))
         }
         Sent::NotParticipant => Err(ApiError::NotFound),
+        Sent::AttachmentTaken => {
+            rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
+            Err(uploads::not_attachable())
+        }
         Sent::NoSuchReplyTo => {
             rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
             Err(ApiError::invalid_field(

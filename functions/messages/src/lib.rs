@@ -5,12 +5,18 @@
 mod handlers;
 mod reactions;
 mod search;
+mod uploads;
 
 use lambda_http::http::Method;
 use shared::{Router, authenticated};
 
 pub fn router() -> Router {
     Router::new(&[
+        (
+            "/api/uploads",
+            Method::POST,
+            authenticated!(uploads::create),
+        ),
         (
             "/api/messages/search",
             Method::GET,

@@ -2,7 +2,8 @@
 //! database when missing and migrates (`cargo run -p migrate`), or purges
 //! (`cargo run -p migrate -- purge`); deployed as a function it migrates on
 //! each invocation (a deployment runs it once after `sam deploy`), and purges
-//! when the event says `{"action": "purge"}` (a schedule in `template.yaml`).
+//! when the event says `{"action": "purge"}` (a schedule in `template.yaml`);
+//! a purge also removes the files no message shows any more.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use shared::config::{DatabaseConfig, MaintenanceConfig};
 use shared::erasure::{self, Announcer};
 use shared::realtime::DeliveryQueue;
+use shared::storage::{self, ObjectStore};
 use shared::store::maintenance;
 use shared::{db, time};
 use sqlx::MySql;
@@ -54,7 +56,15 @@ async fn purge(config: &DatabaseConfig, retention: MaintenanceConfig) -> anyhow:
         TimeDelta::from_std(retention.login_failure_window).context("login failure window")?,
     )
     .await?;
+    let files = match &retention.storage {
+        Some(storage) => {
+            let store = ObjectStore::from_env(storage).await?;
+            storage::remove_unneeded(conn, &store, time::now()).await?
+        }
+        None => 0,
+    };
     tracing::info!(
+        files,
         families = purged.families,
         tokens = purged.tokens,
         login_failures = purged.login_failures,
@@ -65,7 +75,12 @@ async fn purge(config: &DatabaseConfig, retention: MaintenanceConfig) -> anyhow:
         erasures,
         "purged"
     );
-    Ok(json!({"status": "ok", "purged": purged, "erasures_finished": erasures}))
+    Ok(json!({
+        "status": "ok",
+        "purged": purged,
+        "files_removed": files,
+        "erasures_finished": erasures
+    }))
 }
 
 /// What one invocation or run does.

@@ -3,8 +3,10 @@
 
 pub mod conversation;
 pub mod search;
+pub mod upload;
 pub mod user;
 
 pub use conversation::{ClientId, Emoji, MessageBody, Title, UserIds};
 pub use search::SearchQuery;
+pub use upload::{FileName, MediaType};
 pub use user::{Email, Password, PersonName, Username};

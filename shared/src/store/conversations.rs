@@ -65,6 +65,7 @@ pub struct ConversationRow {
     lm_thread_id: Option<i64>,
     lm_reply_count: Option<i32>,
     lm_reactions: Option<String>,
+    lm_attachments: Option<String>,
     lm_sender_id: Option<i64>,
     lm_sender_username: Option<String>,
     lm_sender_first_name: Option<String>,
@@ -105,6 +106,7 @@ impl ConversationRow {
                     thread_id: self.lm_thread_id,
                     reply_count: i64::from(self.lm_reply_count.unwrap_or_default()),
                     reactions: crate::store::reactions::from_column(self.lm_reactions.as_deref()),
+                    attachments: crate::store::uploads::from_column(self.lm_attachments.as_deref()),
                     changed_at: None,
                 })
             }
@@ -139,6 +141,7 @@ macro_rules! member_view {
                 COALESCE(m.deleted_at, s.erased_at) AS lm_deleted_at, \
                 m.reply_to AS lm_reply_to, m.thread_id AS lm_thread_id, m.reply_count AS lm_reply_count, \
                 IF(s.erased_at IS NULL, m.reactions, NULL) AS lm_reactions, \
+                IF(s.erased_at IS NULL, m.attachments, NULL) AS lm_attachments, \
                 s.id AS lm_sender_id, s.username AS lm_sender_username, \
                 s.first_name AS lm_sender_first_name, s.last_name AS lm_sender_last_name \
          FROM conversation_participants p \

@@ -13,6 +13,7 @@ use sqlx::{Connection, FromRow, MySqlConnection};
 use crate::domain::{ClientId, MessageBody};
 use crate::store::conversations::lock_for_member;
 use crate::store::reactions::{self, Reaction};
+use crate::store::uploads::{self, Attachment};
 use crate::store::users::{PublicUser, User};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -37,6 +38,7 @@ pub struct Message {
     /// On a thread's first message: how many messages belong to the thread.
     pub reply_count: i64,
     pub reactions: Vec<Reaction>,
+    pub attachments: Vec<Attachment>,
     /// When it last changed after it was sent, by any change (an edit, a
     /// deletion, a reaction); not shown, it tells delivery which event a
     /// change is.
@@ -60,6 +62,7 @@ pub(crate) struct MessageRow {
     thread_id: Option<i64>,
     reply_count: i32,
     reactions: Option<String>,
+    attachments: Option<String>,
     changed_at: Option<DateTime<Utc>>,
     sender_id: i64,
     sender_username: Option<String>,
@@ -89,6 +92,7 @@ impl From<MessageRow> for Message {
             thread_id: row.thread_id,
             reply_count: i64::from(row.reply_count),
             reactions: reactions::from_column(row.reactions.as_deref()),
+            attachments: uploads::from_column(row.attachments.as_deref()),
             changed_at: row.changed_at,
         }
     }
@@ -100,7 +104,8 @@ macro_rules! message_columns {
          IF(s.erased_at IS NULL, m.body, NULL) AS body, m.client_id, m.created_at, m.edited_at, \
          COALESCE(m.deleted_at, s.erased_at) AS deleted_at, \
          m.reply_to, m.thread_id, m.reply_count, \
-         IF(s.erased_at IS NULL, m.reactions, NULL) AS reactions, m.changed_at, \
+         IF(s.erased_at IS NULL, m.reactions, NULL) AS reactions, \
+         IF(s.erased_at IS NULL, m.attachments, NULL) AS attachments, m.changed_at, \
          s.id AS sender_id, s.username AS sender_username, \
          s.first_name AS sender_first_name, s.last_name AS sender_last_name"
     };
@@ -115,22 +120,27 @@ pub enum Sent {
     NotParticipant,
     /// `reply_to` names no message of this conversation.
     NoSuchReplyTo,
+    /// Another send attached one of the uploads first.
+    AttachmentTaken,
 }
 
-/// A new message: its text, its retry key and the message it answers.
+/// A new message: its text (none with attachments), its retry key, the
+/// message it answers and the uploads it carries.
 pub struct Draft<'a> {
-    pub body: &'a MessageBody,
+    pub body: Option<&'a MessageBody>,
     pub client_id: Option<&'a ClientId>,
     pub reply_to: Option<i64>,
+    pub attachments: &'a [Attachment],
 }
 
 impl<'a> Draft<'a> {
-    /// A message that answers none, with no retry key.
+    /// A text that answers none, with no retry key and no attachment.
     pub fn new(body: &'a MessageBody) -> Self {
         Draft {
-            body,
+            body: Some(body),
             client_id: None,
             reply_to: None,
+            attachments: &[],
         }
     }
 }
@@ -150,7 +160,9 @@ pub async fn send(
         body,
         client_id,
         reply_to,
+        attachments,
     } = draft;
+    let body = body.map_or("", MessageBody::as_str);
     let mut tx = conn.begin().await?;
     let Some(locked) = lock_for_member(&mut tx, conversation_id, sender.id).await? else {
         return Ok(Sent::NotParticipant);
@@ -174,18 +186,20 @@ pub async fn send(
     let (seq, version) = (locked.last_seq + 1, locked.last_version + 1);
     let inserted = sqlx::query(
         "INSERT INTO messages \
-           (conversation_id, sender_id, body, client_id, created_at, seq, version, reply_to, thread_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+           (conversation_id, sender_id, body, client_id, created_at, seq, version, reply_to, \
+            thread_id, attachments) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(conversation_id)
     .bind(sender.id)
-    .bind(body.as_str())
+    .bind(body)
     .bind(client_id.map(ClientId::as_str))
     .bind(now.naive_utc())
     .bind(seq)
     .bind(version)
     .bind(reply_to)
     .bind(thread_id)
+    .bind(uploads::to_column(attachments))
     .execute(&mut *tx)
     .await;
     let id = match inserted {
@@ -206,6 +220,9 @@ pub async fn send(
         }
         Err(err) => return Err(err),
     };
+    if !attachments.is_empty() && !uploads::attach(&mut tx, id, sender.id, attachments).await? {
+        return Ok(Sent::AttachmentTaken);
+    }
     if let Some(thread_id) = thread_id {
         sqlx::query("UPDATE messages SET reply_count = reply_count + 1 WHERE id = ?")
             .bind(thread_id)
@@ -234,7 +251,7 @@ pub async fn send(
         seq,
         version,
         sender: PublicUser::from(sender),
-        body: Some(body.as_str().to_string()),
+        body: Some(body.to_string()),
         client_id: client_id.map(|c| c.as_str().to_string()),
         created_at: now,
         edited_at: None,
@@ -243,6 +260,7 @@ pub async fn send(
         thread_id,
         reply_count: 0,
         reactions: Vec::new(),
+        attachments: attachments.to_vec(),
         changed_at: None,
     }))
 }
@@ -387,8 +405,8 @@ pub async fn change(
         }
         (Change::Delete, false) => {
             sqlx::query(
-                "UPDATE messages SET body = NULL, reactions = NULL, deleted_at = ?, changed_at = ?, \
-                 version = ? WHERE id = ?",
+                "UPDATE messages SET body = NULL, reactions = NULL, attachments = NULL, \
+                 deleted_at = ?, changed_at = ?, version = ? WHERE id = ?",
             )
             .bind(now.naive_utc())
             .bind(now.naive_utc())
@@ -402,6 +420,7 @@ pub async fn change(
             message.body = None;
             message.deleted_at = Some(now);
             message.reactions.clear();
+            message.attachments.clear();
             message.changed_at = Some(now);
         }
     }

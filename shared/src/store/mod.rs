@@ -18,6 +18,7 @@ pub mod realtime;
 pub mod refresh_tokens;
 pub mod search;
 pub mod typing;
+pub mod uploads;
 pub mod users;
 
 /// True for a duplicate-key error (sqlx's MySQL driver names no constraint).
