@@ -19,11 +19,16 @@ port="${FUZZ_PORT:-18181}"
 base="http://127.0.0.1:$port"
 
 cargo build --quiet -p bench -p migrate
+# Uploads are signed for, and attachments checked in, real storage.
+if ! (exec 3<>"/dev/tcp/127.0.0.1/${STORAGE_PORT:-8333}") 2>/dev/null; then
+  ./scripts/storage.sh
+  started_storage=1
+fi
 mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database"
 DATABASE_URL="$server/$database" target/debug/migrate
 BENCH_DATABASE_SERVER="$server" BENCH_DATABASE="$database" BENCH_PORT="$port" target/debug/bench serve &
 pid=$!
-trap 'kill "$pid" 2>/dev/null; rm -rf "${scratch:-}"; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database" || true' EXIT
+trap 'kill "$pid" 2>/dev/null; rm -rf "${scratch:-}"; [ -z "${started_storage:-}" ] || ./scripts/storage.sh stop; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database" || true' EXIT
 for _ in $(seq 1 100); do
   curl -s -o /dev/null "$base/api/health" && break
   sleep 0.1

@@ -4,14 +4,20 @@
 # on ws://127.0.0.1:9001 (the local gateway, API Gateway's protocol, invoking
 # the realtime function). The local gateway also serves the SQS delivery
 # queue on the same address and hands its messages to the fan-out function,
-# as Lambda's SQS trigger does in the cloud. Needs a MySQL or MariaDB at DATABASE_URL (default:
-# root on 127.0.0.1:3306, database `messaging`, created if missing).
-# PORT and WEBSOCKET_PORT move the two addresses.
+# as Lambda's SQS trigger does in the cloud. Attachments go to an
+# S3-compatible server that checks signatures, SeaweedFS on
+# http://127.0.0.1:8333 (`scripts/storage.sh`, started unless one answers
+# there, and stopped at the end if this run started it), in the bucket
+# ATTACHMENT_BUCKET (default `messaging-local`, created if missing). Needs a
+# MySQL or MariaDB at DATABASE_URL (default: root on 127.0.0.1:3306, database
+# `messaging`, created if missing).
+# PORT, WEBSOCKET_PORT and STORAGE_PORT move the three addresses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 http_port="${PORT:-9000}"
 ws_port="${WEBSOCKET_PORT:-9001}"
+storage_port="${STORAGE_PORT:-8333}"
 
 export DATABASE_URL="${DATABASE_URL:-mysql://root@127.0.0.1:3306/messaging}"
 hostport="${DATABASE_URL#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
@@ -35,14 +41,19 @@ fi
 export REQUEST_LOG_FILE="${REQUEST_LOG_FILE:-$PWD/user_requests.log}"
 # Tickets point clients at the local gateway, and the publishing functions post
 # to its Management API. The AWS SDK signs every request, so it needs some
-# credentials; the local gateway checks no signature.
+# credentials; the local gateway checks no signature, but the local storage
+# does: the default credentials are those of the one identity in
+# scripts/seaweedfs-s3.json.
 export WEBSOCKET_URL="${WEBSOCKET_URL:-ws://127.0.0.1:$ws_port}"
 export WEBSOCKET_MANAGEMENT_URL="${WEBSOCKET_MANAGEMENT_URL:-http://127.0.0.1:$ws_port}"
 export DELIVERY_QUEUE_URL="${DELIVERY_QUEUE_URL:-http://127.0.0.1:$ws_port/000000000000/delivery.fifo}"
 export DELIVERY_QUEUE_ENDPOINT="${DELIVERY_QUEUE_ENDPOINT:-http://127.0.0.1:$ws_port}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local-secret-for-tests-only}"
+# Upload forms and download URLs name this endpoint, path-style.
+export ATTACHMENT_BUCKET="${ATTACHMENT_BUCKET:-messaging-local}"
+export ATTACHMENT_ENDPOINT="${ATTACHMENT_ENDPOINT:-http://127.0.0.1:$storage_port}"
 
 # Everything is built up front, with cargo's own progress, so no function
 # compiles silently on its first request. Each function is built as `cargo
@@ -58,9 +69,17 @@ pids=()
 stop() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [ -z "${started_storage:-}" ] || ./scripts/storage.sh stop
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
+
+# The storage, before the functions that sign for it, and its bucket.
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$storage_port") 2>/dev/null; then
+  started_storage=1
+fi
+STORAGE_PORT="$storage_port" ./scripts/storage.sh
+./scripts/storage.sh bucket "$ATTACHMENT_BUCKET"
 
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$http_port" --disable-cors &
 pids+=($!)
@@ -80,7 +99,8 @@ for _ in $(seq 1 600); do
     echo "Ready:"
     echo "  HTTP API   http://127.0.0.1:$http_port"
     echo "  WebSocket  ws://127.0.0.1:$ws_port  (open the URL from POST /api/realtime/tickets)"
-    echo "Ctrl-C stops both."
+    echo "  Storage    $ATTACHMENT_ENDPOINT/$ATTACHMENT_BUCKET  (attachments)"
+    echo "Ctrl-C stops what this run started."
     wait -n "${pids[@]}"
     exit 1
   fi

@@ -107,6 +107,11 @@ async fn serve() -> anyhow::Result<()> {
         Err(_) => PORT,
     };
     let mut state = AppState::new(config.clone(), db::pool(&config.database)?);
+    // Attachments in the S3-compatible server the tests use.
+    if let Some(storage) = &config.storage {
+        api_tests::storage::ensure_bucket().await;
+        state = state.with_storage(api_tests::storage::store(storage));
+    }
     // Real-time delivery on, through the delivery queue of the local gateway
     // at this address.
     if let Ok(gateway) = std::env::var("BENCH_GATEWAY") {

@@ -113,8 +113,11 @@ impl Stack {
             ("REQUEST_LOG_FILE", log_file.display().to_string()),
             ("WEBSOCKET_MANAGEMENT_URL", format!("http://{gateway}")),
             ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "local".into()),
-            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+            // The storage's one identity; the local SQS checks nothing.
+            ("AWS_ACCESS_KEY_ID", crate::storage::ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", crate::storage::SECRET_KEY.into()),
+            ("ATTACHMENT_BUCKET", crate::storage::BUCKET.into()),
+            ("ATTACHMENT_ENDPOINT", crate::storage::endpoint()),
             (
                 "FANOUT_HANDSHAKE_GRACE_SECONDS",
                 settings.handshake_grace_seconds.to_string(),

@@ -4,6 +4,7 @@
 //! removes what no message shows.
 
 use api_tests::storage::{self, Answer, ensure_bucket, post_form};
+use api_tests::websocket::{Stack, next_json};
 use api_tests::{TestApp, TestResponse, TestUser, call_on, count_statements};
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
@@ -425,4 +426,33 @@ async fn upload_forms_refuse_bad_fields_and_old_unattached_uploads_are_removed(p
         .await
         .unwrap();
     assert_eq!(rows, 1);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_pushed_message_carries_download_urls_signed_by_the_fanout_function(pool: MySqlPool) {
+    let stack = Stack::start(pool).await;
+    let app = &stack.app;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let id = app.conversation(&alice, &[&bob]).await;
+    let file = upload(app, &alice, "plan.pdf", "application/pdf", b"%PDF-1.7 plan").await;
+    let mut bobs = stack.connect(&bob).await;
+    let sent = app
+        .send_message(
+            &alice,
+            id,
+            json!({"body": "the plan", "attachments": [file]}),
+        )
+        .await;
+    assert_eq!(sent.status, 201);
+    let event = loop {
+        let event = next_json(&mut bobs).await;
+        if event["type"] == "message.created" && event["message"]["id"] == sent.body["id"] {
+            break event;
+        }
+    };
+    let url = event["message"]["attachments"][0]["url"].as_str().unwrap();
+    let download = get(url).await;
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, b"%PDF-1.7 plan");
 }
