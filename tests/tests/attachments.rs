@@ -298,6 +298,8 @@ async fn a_send_with_an_upload_it_may_not_attach_sends_nothing(pool: MySqlPool) 
             "eleven",
         ),
         (json!([1]), "not a string"),
+        (json!(["\u{e5}caX\u{0}"]), "not an upload id"),
+        (json!(["x".repeat(65)]), "too long for an upload id"),
     ] {
         let refused = app
             .send_message(&alice, id, json!({"body": "x", "attachments": attachments}))

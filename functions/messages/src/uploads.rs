@@ -90,6 +90,16 @@ pub fn parse_ids(value: serde_json::Value) -> Result<Vec<String>, String> {
     if ids.is_empty() || ids.len() > MAX_PER_MESSAGE || distinct.len() != ids.len() {
         return Err(problem());
     }
+    // Upload ids are URL-safe base64; anything else names no upload.
+    let well_formed = |id: &String| {
+        (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !ids.iter().all(well_formed) {
+        return Err(NOT_ATTACHABLE.into());
+    }
     Ok(ids)
 }
 
