@@ -13,4 +13,6 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 cargo build --release --workspace --bins
+# Uploads and attachments go to the local S3-compatible server.
+./scripts/storage.sh
 exec target/release/bench run "$@"

@@ -45,6 +45,8 @@ const CONCURRENCY: u32 = 32;
 const DELIVERY_SENDS: usize = 200;
 /// Connections each member of the delivery measurement's conversation opens.
 const ROOM_CONNECTIONS_EACH: usize = 2;
+/// Sends with three attachments measured, and as many without.
+const ATTACHMENT_ROUNDS: usize = 100;
 
 fn server_url() -> String {
     std::env::var("BENCH_DATABASE_SERVER").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
@@ -143,6 +145,89 @@ async fn in_process(gateway: &Gateway, state: &AppState, request: &Request) -> (
         count_statements(gateway.handle(state, builder.body(body).expect("request"))).await;
     let value = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
     (response.status().as_u16(), value, statements)
+}
+
+/// Sends one after another, in process, into the send conversation: each
+/// with three fresh uploads already in storage, and each without; times and
+/// statements of the send requests alone.
+async fn attachment_sends(
+    gateway: &Gateway,
+    state: &AppState,
+    data: &seed::DataSet,
+    token: &str,
+) -> anyhow::Result<report::AttachmentSends> {
+    api_tests::storage::ensure_bucket().await;
+    let storage = api_tests::storage::config();
+    let state = state
+        .clone()
+        .with_storage(api_tests::storage::store(&storage));
+    let store = api_tests::storage::store(&storage);
+    let path = format!("/api/conversations/{}/messages", data.send_conversation);
+    let send = |body: Value| Request {
+        method: "POST",
+        path: path.clone(),
+        token: Some(token.to_string()),
+        body: Some(body.to_string()),
+        expect_success: true,
+        spread: Vec::new(),
+    };
+    let mut measured = report::AttachmentSends::default();
+    for round in 0..ATTACHMENT_ROUNDS {
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let form = Request {
+                method: "POST",
+                path: "/api/uploads".into(),
+                token: Some(token.to_string()),
+                body: Some(
+                    json!({"filename": format!("photo-{round}-{n}.jpg"), "content_type": "image/jpeg", "size": 1024})
+                        .to_string(),
+                ),
+                expect_success: true,
+                spread: Vec::new(),
+            };
+            let (status, form, _) = in_process(gateway, &state, &form).await;
+            if status != 201 {
+                bail!("an upload form answered {status}: {form}");
+            }
+            let id = form["upload_id"]
+                .as_str()
+                .context("an upload id")?
+                .to_string();
+            store
+                .client()
+                .put_object()
+                .bucket(store.bucket())
+                .key(shared::store::uploads::key_of(&id))
+                .content_type("image/jpeg")
+                .body(vec![7u8; 1024].into())
+                .send()
+                .await?;
+            ids.push(id);
+        }
+        for (with_files, request) in [
+            (
+                true,
+                send(json!({"body": "Photos from the trip", "attachments": ids})),
+            ),
+            (false, send(json!({"body": "Photos from the trip"}))),
+        ] {
+            let started = Instant::now();
+            let (status, body, statements) = in_process(gateway, &state, &request).await;
+            let ms = started.elapsed().as_secs_f64() * 1_000.0;
+            if status != 201 {
+                bail!("a send answered {status}: {body}");
+            }
+            if with_files {
+                measured.with_ms.push(ms);
+                measured.with_statements = statements;
+            } else {
+                measured.without_ms.push(ms);
+                measured.without_statements = statements;
+            }
+        }
+    }
+    Ok(measured)
 }
 
 /// Round trips to the database per request of each scenario, counted by a
@@ -351,6 +436,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     let reader_token = state.tokens.issue(data.reader.id, None, time::now())?;
     let pager_token = state.tokens.issue(data.pager.id, None, time::now())?;
     let busy_token = state.tokens.issue(data.busy.id, None, time::now())?;
+    let searcher_token = state.tokens.issue(data.searcher.id, None, time::now())?;
     let (big_version,): (i64,) =
         sqlx::query_as("SELECT last_version FROM conversations WHERE id = ?")
             .bind(data.big_conversation)
@@ -499,6 +585,28 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
             },
         },
         Scenario {
+            name: "search, a rare word",
+            request: Request {
+                method: "GET",
+                path: format!("/api/messages/search?q={}", seed::RARE_WORD),
+                token: Some(searcher_token.clone()),
+                body: None,
+                expect_success: true,
+                spread: Vec::new(),
+            },
+        },
+        Scenario {
+            name: "search, a common word",
+            request: Request {
+                method: "GET",
+                path: format!("/api/messages/search?q={}", seed::COMMON_WORD),
+                token: Some(searcher_token.clone()),
+                body: None,
+                expect_success: true,
+                spread: Vec::new(),
+            },
+        },
+        Scenario {
             name: "invalid token → 401",
             request: Request {
                 method: "GET",
@@ -523,8 +631,9 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         if !ok {
             bail!("{} answered {status}: {body}", scenario.name);
         }
-        if scenario.name.contains("deep") && body["results"].as_array().map_or(0, Vec::len) != 20 {
-            bail!("the deep page is not a full page: {body}");
+        let full_page = body["results"].as_array().map_or(0, Vec::len) == 20;
+        if (scenario.name.contains("deep") || scenario.name.starts_with("search")) && !full_page {
+            bail!("{} is not a full page: {body}", scenario.name);
         }
         statements.push(count);
     }
@@ -861,6 +970,19 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
             // The rounds below send and take tickets far faster than a user.
             ("SEND_RATE_LIMIT", "1000000".to_string()),
             ("TICKET_RATE_LIMIT", "1000000".to_string()),
+            // Attachments configured, as deployed: the start builds the
+            // storage client too.
+            ("ATTACHMENT_BUCKET", api_tests::storage::BUCKET.to_string()),
+            ("ATTACHMENT_ENDPOINT", api_tests::storage::endpoint()),
+            ("AWS_REGION", api_tests::storage::REGION.to_string()),
+            (
+                "AWS_ACCESS_KEY_ID",
+                api_tests::storage::ACCESS_KEY.to_string(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                api_tests::storage::SECRET_KEY.to_string(),
+            ),
         ];
         let path = match name {
             "auth" => "/api/auth/me".to_string(),
@@ -997,7 +1119,11 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         }
     }
 
+    eprintln!("sends with three attachments...");
+    let attachments = attachment_sends(&gateway, &state, &data, &pager_token).await?;
+
     let report = Report {
+        attachments,
         duration,
         runs,
         load_before,

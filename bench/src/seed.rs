@@ -1,7 +1,9 @@
 //! The data set, written with multi-row inserts: a user in 20 conversations of
 //! 3 participants with 5 messages each, a conversation of 100,020 messages,
 //! 32 conversations for concurrent senders (each with two listeners of its
-//! own), a conversation of 100 listeners, and a user in 1,000 conversations.
+//! own), a conversation of 100 listeners, a user in 1,000 conversations, and
+//! for search 1,000,000 messages in 1,000 conversations, 50 of them a
+//! searcher's.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::store::users::User;
@@ -28,7 +30,17 @@ pub struct DataSet {
     pub room_listeners: Vec<User>,
     /// Member of 1,000 conversations of 2 participants with 3 messages each.
     pub busy: User,
+    /// Member of 50 of the search corpus's 1,000 conversations.
+    pub searcher: User,
 }
+
+pub const SEARCH_CONVERSATIONS: i64 = 1_000;
+pub const SEARCH_MESSAGES_EACH: i64 = 1_000;
+pub const SEARCHER_CONVERSATIONS: i64 = 50;
+/// In one message of every conversation: 1,000 matches, 50 the searcher's.
+pub const RARE_WORD: &str = "quetzal";
+/// In every tenth message: 100,000 matches, 5,000 the searcher's.
+pub const COMMON_WORD: &str = "lunch";
 
 pub const BUSY_CONVERSATIONS: i64 = 1_000;
 pub const ROOM_LISTENERS: usize = 999;
@@ -187,6 +199,17 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
         let id = insert_conversation(pool, busy.id, &[busy.id, friend.id], at).await?;
         insert_messages(pool, id, &[friend.id, busy.id], 3, at).await?;
     }
+    let searcher = insert_user(pool, "searcher", &hash, base).await?;
+    let stranger = insert_user(pool, "stranger", &hash, base).await?;
+    for n in 0..SEARCH_CONVERSATIONS {
+        let member = if n < SEARCHER_CONVERSATIONS {
+            searcher.id
+        } else {
+            stranger.id
+        };
+        let id = insert_conversation(pool, member, &[member, friend.id], base).await?;
+        insert_search_messages(pool, id, [member, friend.id], base).await?;
+    }
     sqlx::query("ANALYZE TABLE messages, conversations, conversation_participants")
         .execute(pool)
         .await?;
@@ -201,5 +224,43 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
         room,
         room_listeners,
         busy,
+        searcher,
     })
+}
+
+/// [`SEARCH_MESSAGES_EACH`] messages of everyday words, one in ten with
+/// [`COMMON_WORD`] and one with [`RARE_WORD`], in one statement.
+async fn insert_search_messages(
+    pool: &MySqlPool,
+    conversation: i64,
+    senders: [i64; 2],
+    from: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO messages (conversation_id, sender_id, body, created_at, seq, version) \
+         WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+         SELECT ?, IF(i % 2 = 0, ?, ?), \
+                CONCAT('Update ', i, ' on the weekly plan for the team', \
+                       IF(i % 10 = 3, ' over {COMMON_WORD}', ''), IF(i = 7, ' and a {RARE_WORD}', '')), \
+                ? + INTERVAL i SECOND, i + 1, i + 1 FROM n",
+        last = SEARCH_MESSAGES_EACH - 1
+    )))
+    .bind(conversation)
+    .bind(senders[0])
+    .bind(senders[1])
+    .bind(from.naive_utc())
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "UPDATE conversations SET last_seq = ?, last_version = ?, \
+         last_activity_at = ? + INTERVAL ? SECOND WHERE id = ?",
+    )
+    .bind(SEARCH_MESSAGES_EACH)
+    .bind(SEARCH_MESSAGES_EACH)
+    .bind(from.naive_utc())
+    .bind(SEARCH_MESSAGES_EACH - 1)
+    .bind(conversation)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

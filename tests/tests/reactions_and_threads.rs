@@ -662,6 +662,42 @@ async fn pages_with_reactions_and_replies_take_no_more_statements(pool: MySqlPoo
     ))
     .await;
     assert_eq!(replied.status, 201);
+    let (shown, show_count) = count_statements(app.get(
+        &format!("/api/conversations/{busy}/messages/{first}"),
+        Some(&alice.access),
+    ))
+    .await;
+    assert_eq!(shown.status, 200);
+    let group = app.conversation(&alice, &[&bob]).await;
+    let (renamed, rename_count) = count_statements(app.call(
+        Method::PATCH,
+        &format!("/api/conversations/{group}"),
+        Some(&bob.access),
+        Some(json!({"title": "Renamed"})),
+    ))
+    .await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    let (members, members_count) = count_statements(app.get(
+        &format!("/api/conversations/{busy}/participants"),
+        Some(&alice.access),
+    ))
+    .await;
+    assert_eq!(members.body["results"].as_array().unwrap().len(), 2);
+    let (form, upload_count) = count_statements(app.post(
+        "/api/uploads",
+        Some(&alice.access),
+        json!({"filename": "a.txt", "content_type": "text/plain", "size": 1}),
+    ))
+    .await;
+    assert_eq!(form.status, 201);
+    println!(
+        "statements: one message {show_count}, rename {rename_count}, participants page \
+         {members_count}, upload form {upload_count}"
+    );
+    assert_eq!(show_count, plain_count);
+    assert_eq!(upload_count, plain_count);
+    assert_eq!(rename_count, 9);
+    assert_eq!(members_count, 3);
     println!(
         "statements: page {plain_count} (with reactions and replies {busy_count}), \
          thread page {thread_count}, since page {since_count}, reaction {react_count}, \
