@@ -54,6 +54,9 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local-secret-for-tests-on
 # Upload forms and download URLs name this endpoint, path-style.
 export ATTACHMENT_BUCKET="${ATTACHMENT_BUCKET:-messaging-local}"
 export ATTACHMENT_ENDPOINT="${ATTACHMENT_ENDPOINT:-http://127.0.0.1:$storage_port}"
+# The origin a local web page is served from: answered with CORS, and the
+# only page origin the WebSocket accepts.
+export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://127.0.0.1:9002}"
 
 # Everything is built up front, with cargo's own progress, so no function
 # compiles silently on its first request. Each function is built as `cargo

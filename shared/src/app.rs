@@ -23,7 +23,7 @@ use crate::request_log::RequestLog;
 use crate::router::{Endpoint, PathParams, Router};
 use crate::storage::ObjectStore;
 use crate::store::users::{self, User};
-use crate::{cloud_secrets, db, request};
+use crate::{cloud_secrets, cors, db, request};
 
 /// Shared by every invocation of a warm instance; cheap to clone.
 #[derive(Clone)]
@@ -217,11 +217,17 @@ async fn authenticate(state: &AppState, db: &mut Db, headers: &HeaderMap) -> Cal
 }
 
 /// Runs one request through a function's routes. Every request, answered or
-/// refused, leaves one request-log line.
+/// refused, leaves one request-log line; a CORS preflight is answered
+/// before any of them.
 pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response<Body> {
     let deadline = deadline(state, &req);
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
+    let origins = &state.config.cors_allowed_origins;
+    if cors::is_preflight(&parts.method, &parts.headers) {
+        state.request_log.record(None, &path);
+        return cors::preflight(origins, &parts.headers);
+    }
     let mut db = Db::new(&state.pool);
     let caller = timeout_at(deadline, authenticate(state, &mut db, &parts.headers))
         .await
@@ -254,7 +260,8 @@ pub async fn handle(state: &AppState, router: &Router, req: Request) -> Response
             }
             Err(err) => Err(err),
         };
-    let response = outcome.unwrap_or_else(ApiError::into_response);
+    let mut response = outcome.unwrap_or_else(ApiError::into_response);
+    cors::allow_reading(origins, &parts.headers, &mut response);
     state.request_log.record(username.as_deref(), &path);
     response
 }

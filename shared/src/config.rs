@@ -54,6 +54,9 @@ pub struct Config {
     /// Where attachments are stored; uploads are refused with a 503 when
     /// `ATTACHMENT_BUCKET` is unset.
     pub storage: Option<StorageConfig>,
+    /// Browser origins answered with CORS, and the only ones a WebSocket
+    /// handshake may come from (`CORS_ALLOWED_ORIGINS`, comma-separated).
+    pub cors_allowed_origins: crate::cors::AllowedOrigins,
 }
 
 /// The attachments' bucket (`ATTACHMENT_BUCKET`), the largest file
@@ -323,6 +326,10 @@ impl Config {
                 ..FanoutSettings::default()
             },
             storage: storage(&vars)?,
+            cors_allowed_origins: crate::cors::AllowedOrigins::parse(
+                &vars.get("CORS_ALLOWED_ORIGINS").unwrap_or_default(),
+            )
+            .map_err(ConfigError)?,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod access_token;
 pub mod app;
 pub mod cloud_secrets;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod domain;
 pub mod erasure;

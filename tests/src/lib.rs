@@ -148,6 +148,7 @@ pub fn test_config(log_file: PathBuf) -> Config {
         ticket_rate_limit: 1_000_000,
         fanout: shared::realtime::FanoutSettings::default(),
         storage: Some(storage::config()),
+        cors_allowed_origins: shared::cors::AllowedOrigins::default(),
     }
 }
 

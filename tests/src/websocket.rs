@@ -118,6 +118,8 @@ impl Stack {
             ("AWS_SECRET_ACCESS_KEY", crate::storage::SECRET_KEY.into()),
             ("ATTACHMENT_BUCKET", crate::storage::BUCKET.into()),
             ("ATTACHMENT_ENDPOINT", crate::storage::endpoint()),
+            // The origin of a local web page.
+            ("CORS_ALLOWED_ORIGINS", "http://127.0.0.1:9002".into()),
             (
                 "FANOUT_HANDSHAKE_GRACE_SECONDS",
                 settings.handshake_grace_seconds.to_string(),

@@ -82,7 +82,8 @@ fn answer(status: u16, body: Option<Value>) -> ApiGatewayProxyResponse {
     response
 }
 
-/// `$connect`: the ticket from the query string stands for the user; any
+/// `$connect`: a browser's `Origin` must be an allowed one; the ticket from
+/// the query string stands for the user; any
 /// non-2xx answer makes API Gateway refuse the handshake. A user's
 /// connections beyond the newest `WEBSOCKET_MAX_CONNECTIONS_PER_USER` are
 /// closed, the oldest first.
@@ -93,6 +94,20 @@ async fn connect(
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> Outcome {
     const REFUSED: ApiError = ApiError::Unauthorized("Invalid, used or expired ticket.");
+    // A browser page of another origin may not open one; a client that is no
+    // browser sends no Origin.
+    if event.headers.contains_key("origin")
+        && state
+            .config
+            .cors_allowed_origins
+            .of(&event.headers)
+            .is_none()
+    {
+        return (
+            None,
+            Err(ApiError::Forbidden("This origin may not open a WebSocket.")),
+        );
+    }
     let Some(ticket) = event.query_string_parameters.first("ticket") else {
         return (None, Err(REFUSED));
     };
