@@ -11,6 +11,7 @@
 # which API Gateway would hand over base64-encoded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
 python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet schemathesis
 server="${BENCH_DATABASE_SERVER:-mysql://root@127.0.0.1:3306}"
@@ -28,7 +29,7 @@ mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database"
 DATABASE_URL="$server/$database" target/debug/migrate
 BENCH_DATABASE_SERVER="$server" BENCH_DATABASE="$database" BENCH_PORT="$port" target/debug/bench serve &
 pid=$!
-trap 'kill "$pid" 2>/dev/null; rm -rf "${scratch:-}"; [ -z "${started_storage:-}" ] || ./scripts/storage.sh stop; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database" || true' EXIT
+trap 'kill "$pid" 2>/dev/null; rm -rf "${scratch:-}"; [ -z "${started_storage:-}" ] || "$root/scripts/storage.sh" stop || true; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database" || true' EXIT
 for _ in $(seq 1 100); do
   curl -s -o /dev/null "$base/api/health" && break
   sleep 0.1

@@ -4,6 +4,7 @@
 # at TEST_DATABASE_URL (default: root on 127.0.0.1:3306, database `test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
 url="${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/test}"
 hostport="${url#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
@@ -30,7 +31,7 @@ export DATABASE_URL="$url"
 # The Runtime API tests run the real function binaries.
 cargo build --workspace --bins
 log=$(mktemp)
-trap 'rm -f "$log"; [ -z "${started_storage:-}" ] || ./scripts/storage.sh stop' EXIT
+trap 'rm -f "$log"; [ -z "${started_storage:-}" ] || "$root/scripts/storage.sh" stop || true' EXIT
 set +e
 cargo test --workspace "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
