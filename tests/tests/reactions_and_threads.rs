@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use api_tests::websocket::{Socket, Stack, next_json};
+use api_tests::websocket::{Stack, next_of};
 use api_tests::{TestApp, TestResponse, TestUser, call_on, count_statements};
 use lambda_http::http::Method;
 use serde_json::{Value, json};
@@ -24,6 +24,24 @@ fn reaction_path(conversation: i64, message: i64, emoji: &str) -> String {
     )
 }
 
+/// A reaction's PUT (add) or DELETE (take back).
+async fn reaction(
+    app: &TestApp,
+    method: Method,
+    user: &TestUser,
+    conversation: i64,
+    message: i64,
+    emoji: &str,
+) -> TestResponse {
+    app.call(
+        method,
+        &reaction_path(conversation, message, emoji),
+        Some(&user.access),
+        None,
+    )
+    .await
+}
+
 async fn react(
     app: &TestApp,
     user: &TestUser,
@@ -31,13 +49,7 @@ async fn react(
     message: i64,
     emoji: &str,
 ) -> TestResponse {
-    app.call(
-        Method::PUT,
-        &reaction_path(conversation, message, emoji),
-        Some(&user.access),
-        None,
-    )
-    .await
+    reaction(app, Method::PUT, user, conversation, message, emoji).await
 }
 
 async fn take_back(
@@ -47,13 +59,7 @@ async fn take_back(
     message: i64,
     emoji: &str,
 ) -> TestResponse {
-    app.call(
-        Method::DELETE,
-        &reaction_path(conversation, message, emoji),
-        Some(&user.access),
-        None,
-    )
-    .await
+    reaction(app, Method::DELETE, user, conversation, message, emoji).await
 }
 
 async fn last_version(app: &TestApp, conversation: i64) -> i64 {
@@ -97,16 +103,6 @@ async fn users(app: &TestApp, count: usize) -> Vec<TestUser> {
 async fn group(app: &TestApp, owner: &TestUser, others: &[TestUser]) -> i64 {
     app.conversation(owner, &others.iter().collect::<Vec<_>>())
         .await
-}
-
-/// The next event of `kind`, skipping others.
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
-    loop {
-        let event = next_json(socket).await;
-        if event["type"] == kind {
-            return event;
-        }
-    }
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

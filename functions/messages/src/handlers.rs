@@ -249,11 +249,11 @@ fn refusal(changed: Changed) -> ApiError {
     }
 }
 
-/// A message id given in the query.
-fn message_id(field: &'static str, raw: &str) -> Result<i64, ApiError> {
+/// An id (of a message, a conversation) given in the query.
+pub(crate) fn object_id(field: &'static str, raw: &str) -> Result<i64, ApiError> {
     match position(field, raw) {
         Ok(id) if id > 0 => Ok(id),
-        _ => Err(ApiError::invalid_field(field, "Must be a message id.")),
+        _ => Err(ApiError::invalid_field(field, "Must be an id.")),
     }
 }
 
@@ -285,7 +285,7 @@ pub async fn list(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         (None, (None, None, None)) => (i64::MAX, Walk::Older),
         (None, (Some(after), None, None)) => (position("after", after)?, Walk::After),
         (None, (None, Some(since), None)) => (position("since", since)?, Walk::Since),
-        (None, (None, None, Some(thread))) => (0, Walk::Thread(message_id("thread", thread)?)),
+        (None, (None, None, Some(thread))) => (0, Walk::Thread(object_id("thread", thread)?)),
         (None, (_, _, Some(_))) => {
             return Err(ApiError::invalid_field(
                 "thread",

@@ -7,6 +7,8 @@ use shared::store::search;
 use shared::store::users::User;
 use shared::{ApiError, RequestCtx};
 
+use crate::handlers;
+
 /// `GET /api/messages/search?q=&conversation_id=&page_size=&cursor=`: the
 /// messages whose current text holds every word of `q`, newest first.
 pub async fn search(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>, ApiError> {
@@ -16,14 +18,7 @@ pub async fn search(reader: User, mut ctx: RequestCtx) -> Result<Response<Body>,
         .map_err(|problem| ApiError::invalid_field("q", problem))?;
     let conversation_id = query
         .get("conversation_id")
-        .map(|raw| {
-            raw.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0 && raw.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| {
-                    ApiError::invalid_field("conversation_id", "Must be a conversation id.")
-                })
-        })
+        .map(|raw| handlers::object_id("conversation_id", raw))
         .transpose()?;
     let terms = words.boolean_mode();
     let before = match query.get("cursor") {

@@ -15,9 +15,9 @@ use sqlx::MySqlConnection;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
 struct UploadBody {
-    filename: Option<String>,
-    content_type: Option<String>,
-    /// Read as any JSON value, so that a wrong one is refused by name.
+    /// Each read as any JSON value, so that a wrong one is refused by name.
+    filename: Option<serde_json::Value>,
+    content_type: Option<serde_json::Value>,
     size: Option<serde_json::Value>,
 }
 
@@ -40,12 +40,16 @@ pub async fn create(owner: User, mut ctx: RequestCtx) -> Result<Response<Body>, 
     let storage = ctx.state.storage.clone();
     let store = configured(storage.as_deref())?;
     let mut fields = FieldErrors::new();
-    let required = |value: Option<String>| value.ok_or_else(|| "This field is required.".into());
-    let filename = required(body.filename)
+    let text = |value: Option<serde_json::Value>, field: &str| match value {
+        Some(serde_json::Value::String(text)) => Ok(text),
+        Some(_) => Err(format!("{field} must be a string.")),
+        None => Err("This field is required.".into()),
+    };
+    let filename = text(body.filename, "filename")
         .and_then(FileName::parse)
         .map_err(|problem| fields.insert("filename", problem))
         .ok();
-    let content_type = required(body.content_type)
+    let content_type = text(body.content_type, "content_type")
         .and_then(MediaType::parse)
         .map_err(|problem| fields.insert("content_type", problem))
         .ok();

@@ -129,7 +129,8 @@ pub async fn react(
     Ok(Reacted::Done(message))
 }
 
-/// Stores the reaction unless it is there already, and counts it in.
+/// Stores the reaction unless it is there already, and counts it in;
+/// whether it was new.
 async fn add(
     conn: &mut MySqlConnection,
     reactions: &mut Vec<Reaction>,
@@ -137,7 +138,7 @@ async fn add(
     user_id: i64,
     emoji: &Emoji,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO message_reactors (message_id, emoji, user_id, reacted_at) VALUES (?, ?, ?, ?)",
     )
@@ -150,7 +151,7 @@ async fn add(
     match inserted {
         Ok(_) => {}
         // Reacting again: only this statement is undone, nothing changes.
-        Err(err) if super::is_unique_violation(&err) => return Ok(()),
+        Err(err) if super::is_unique_violation(&err) => return Ok(false),
         Err(err) => return Err(err),
     }
     match reactions.iter_mut().find(|r| r.emoji == emoji.as_str()) {
@@ -166,18 +167,19 @@ async fn add(
             user_ids: vec![user_id],
         }),
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Removes the reaction if it is there, and counts it out; when one of the
-/// users shown leaves, the next in order takes the last place.
+/// Removes the reaction if it is there, and counts it out (whether it was
+/// there); when one of the users shown leaves, the next in order takes the
+/// last place.
 async fn take_back(
     conn: &mut MySqlConnection,
     reactions: &mut Vec<Reaction>,
     message_id: i64,
     user_id: i64,
     emoji: &Emoji,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let deleted = sqlx::query(
         "DELETE FROM message_reactors WHERE message_id = ? AND emoji = ? AND user_id = ?",
     )
@@ -187,19 +189,19 @@ async fn take_back(
     .execute(&mut *conn)
     .await?;
     if deleted.rows_affected() == 0 {
-        return Ok(());
+        return Ok(false);
     }
     let Some(index) = reactions.iter().position(|r| r.emoji == emoji.as_str()) else {
-        return Ok(());
+        return Ok(true);
     };
     let reaction = &mut reactions[index];
     reaction.count -= 1;
     if reaction.count <= 0 {
         reactions.remove(index);
-        return Ok(());
+        return Ok(true);
     }
     let Some(shown) = reaction.user_ids.iter().position(|id| *id == user_id) else {
-        return Ok(());
+        return Ok(true);
     };
     reaction.user_ids.remove(shown);
     if reaction.count > reaction.user_ids.len() as i64 {
@@ -214,7 +216,7 @@ async fn take_back(
         .await?;
         reaction.user_ids.extend(next);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Drops every reaction to a message that became a tombstone.

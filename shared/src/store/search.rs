@@ -6,32 +6,32 @@ use sqlx::MySqlConnection;
 use crate::domain::SearchQuery;
 use crate::store::messages::{Message, MessageRow, message_columns};
 
+/// The search statement, with `$within` as its last condition.
+macro_rules! search {
+    ($within:literal) => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m \
+              JOIN users s ON s.id = m.sender_id \
+              JOIN conversation_participants p \
+                ON p.conversation_id = m.conversation_id AND p.user_id = ? \
+              WHERE MATCH (m.body) AGAINST (? IN BOOLEAN MODE) \
+                AND m.deleted_at IS NULL AND s.erased_at IS NULL AND m.id < ?",
+            $within,
+            " ORDER BY m.id DESC LIMIT ?"
+        )
+    };
+}
+
 /// The search over all of the reader's conversations, binding reader id, the
 /// boolean-mode query, the id bound and limit. Membership is the join's own
 /// condition, as in the message page: a conversation the reader left is not
 /// searched.
-pub const SEARCH_SQL: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages m \
-      JOIN users s ON s.id = m.sender_id \
-      JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ? \
-      WHERE MATCH (m.body) AGAINST (? IN BOOLEAN MODE) \
-        AND m.deleted_at IS NULL AND s.erased_at IS NULL AND m.id < ? \
-      ORDER BY m.id DESC LIMIT ?"
-);
+pub const SEARCH_SQL: &str = search!("");
 
 /// The same within one conversation, binding its id after the id bound.
-pub const SEARCH_IN_SQL: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages m \
-      JOIN users s ON s.id = m.sender_id \
-      JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ? \
-      WHERE MATCH (m.body) AGAINST (? IN BOOLEAN MODE) \
-        AND m.deleted_at IS NULL AND s.erased_at IS NULL AND m.id < ? AND m.conversation_id = ? \
-      ORDER BY m.id DESC LIMIT ?"
-);
+pub const SEARCH_IN_SQL: &str = search!(" AND m.conversation_id = ?");
 
 /// Up to `limit` matching messages with an id below `before`, newest first;
 /// `None` when `conversation_id` names a conversation `reader_id` is not in.
