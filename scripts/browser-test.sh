@@ -3,6 +3,7 @@
 # playwright-core), two people at once through the whole local stack of
 # ./scripts/run-local.sh on its own ports and a fresh database. Screenshots
 # of every step go to target/browser-screenshots/.
+# --install only installs what the tests need (Chromium, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,15 +19,17 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "Installing playwright-core from npm (package-lock.json)..." >&2
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
+[ "${1:-}" != --install ] || exit 0
 
-server="${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/test}"
-server="${server%/*}"
+. scripts/database.sh
+trap stop_database EXIT
+ensure_database TEST_DATABASE_URL test
+server="${TEST_DATABASE_URL%/*}"
 database="messaging_browser"
 http_port="${BROWSER_TEST_PORT:-19300}"
 ws_port=$((http_port + 1))
 web_port=$((http_port + 2))
-mariadb --protocol=tcp -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database; CREATE DATABASE $database" 2>/dev/null \
-  || { echo "The browser tests need the mariadb client and root on 127.0.0.1." >&2; exit 1; }
+database_client "$server" -e "DROP DATABASE IF EXISTS $database"
 
 shots="$root/target/browser-screenshots"
 rm -rf "$shots" && mkdir -p "$shots"
@@ -37,7 +40,7 @@ DATABASE_URL="$server/$database" PORT="$http_port" WEBSOCKET_PORT="$ws_port" WEB
   ACCESS_TOKEN_TTL_SECONDS=15 REQUEST_LOG_FILE="$root/target/browser-test-requests.log" \
   ./scripts/run-local.sh >"$log" 2>&1 &
 stack=$!
-trap 'kill "$stack" 2>/dev/null || true; wait "$stack" 2>/dev/null || true; mariadb --protocol=tcp -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $database" 2>/dev/null || true' EXIT
+trap 'kill "$stack" 2>/dev/null || true; wait "$stack" 2>/dev/null || true; database_client "$server" -e "DROP DATABASE IF EXISTS $database" || true; stop_database' EXIT
 
 for _ in $(seq 1 600); do
   grep -q '^Ready:' "$log" && break

@@ -25,13 +25,10 @@ ws_port="${WEBSOCKET_PORT:-9001}"
 storage_port="${STORAGE_PORT:-8333}"
 web_port="${WEB_PORT:-9002}"
 
-export DATABASE_URL="${DATABASE_URL:-mysql://root@127.0.0.1:3306/messaging}"
-hostport="${DATABASE_URL#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
-host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$host" ] && port=3306
-if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-  echo "No database answers at $host:$port: start one with 'docker compose up -d db', or set DATABASE_URL to a MySQL 8 / MariaDB 10.6+ server." >&2
-  exit 1
-fi
+# DATABASE_URL, or a server this run starts when none answers (scripts/database.sh).
+. scripts/database.sh
+trap stop_database EXIT
+ensure_database DATABASE_URL messaging
 
 if ! cargo lambda --version >/dev/null 2>&1; then
   echo "Installing cargo-lambda from PyPI..." >&2
@@ -79,6 +76,7 @@ stop() {
   for pid in "${pids[@]}" "${gateway:-}"; do [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -z "${started_storage:-}" ] || ./scripts/storage.sh stop
+  stop_database
 }
 trap stop EXIT
 trap 'exit 130' INT TERM

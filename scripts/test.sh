@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, handler tests from API Gateway events, and
 # integration tests, each on a fresh database of the MySQL or MariaDB server
-# at TEST_DATABASE_URL (default: root on 127.0.0.1:3306, database `test`).
+# at TEST_DATABASE_URL (default: root on 127.0.0.1:3306, database `test`),
+# then the browser tests (scripts/browser-test.sh). Arguments go to `cargo
+# test` and leave the browser tests out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-url="${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/test}"
-hostport="${url#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
-host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$host" ] && port=3306
-if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-  echo "No MySQL or MariaDB answers at $host:$port. Start one (docker compose up -d db, or your own server) or set TEST_DATABASE_URL." >&2
-  exit 1
-fi
+# TEST_DATABASE_URL, or a server this run starts when none answers
+# (scripts/database.sh).
+. scripts/database.sh
+trap stop_database EXIT
+ensure_database TEST_DATABASE_URL test
+url=$TEST_DATABASE_URL
 
 # The Secrets Manager tests run the real AWS SDK against moto on 127.0.0.1.
 if ! python3 -c 'import moto.server' 2>/dev/null; then
@@ -31,11 +32,22 @@ export DATABASE_URL="$url"
 # The Runtime API tests run the real function binaries.
 cargo build --workspace --bins
 log=$(mktemp)
-trap 'rm -f "$log"; [ -z "${started_storage:-}" ] || "$root/scripts/storage.sh" stop || true' EXIT
+trap 'rm -f "$log"; [ -z "${started_storage:-}" ] || "$root/scripts/storage.sh" stop || true; stop_database' EXIT
 set +e
 cargo test --workspace "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-# One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+browser_status=0
+if [ $# -eq 0 ]; then
+  set +e
+  ./scripts/browser-test.sh 2>&1 | tee -a "$log"
+  browser_status=${PIPESTATUS[0]}
+  set -e
+fi
+# One closing line for the whole run, summed over every test binary and the
+# browser tests.
+awk '/^test result:/ { p += $4; f += $6 }
+  /^ℹ pass / { p += $3 } /^ℹ fail / { f += $3 }
+  END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+[ "$status" -ne 0 ] || status=$browser_status
 exit "$status"

@@ -80,6 +80,30 @@ async fn create_secret(client: &Client, name: &str, value: &str) -> String {
     created.arn.expect("an ARN")
 }
 
+/// The test server's login, as `DATABASE_URL` names it
+/// (`mysql://user:password@host:port/database`).
+struct TestServer {
+    username: String,
+    password: String,
+    host: String,
+    port: u16,
+}
+
+fn test_server() -> TestServer {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (credentials, hostport) = authority.rsplit_once('@').unwrap_or(("root", authority));
+    let (username, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
+    TestServer {
+        username: username.to_owned(),
+        password: password.to_owned(),
+        host: host.to_owned(),
+        port: port.parse().expect("a port number"),
+    }
+}
+
 fn lookup(vars: HashMap<&'static str, String>) -> impl Fn(&str) -> Option<String> {
     move |name| vars.get(name).cloned()
 }
@@ -94,11 +118,12 @@ async fn secrets_become_the_configuration_the_functions_serve_with(pool: MySqlPo
         .unwrap();
     let jwt_secret = "a-jwt-secret-from-secrets-manager-0123456789";
     let jwt_arn = create_secret(&client, "messaging/jwt", jwt_secret).await;
+    let server = test_server();
     let db_arn = create_secret(
         &client,
         "messaging/db",
-        &json!({"engine": "mysql", "username": "root", "password": "", "host": "db.invalid", "port": 3306,
-                "dbname": database})
+        &json!({"engine": "mysql", "username": server.username, "password": server.password,
+                "host": "db.invalid", "port": server.port, "dbname": database})
         .to_string(),
     )
     .await;
@@ -107,7 +132,7 @@ async fn secrets_become_the_configuration_the_functions_serve_with(pool: MySqlPo
     let env = HashMap::from([
         ("JWT_SECRET_ARN", jwt_arn),
         ("DB_SECRET_ARN", db_arn),
-        ("DATABASE_HOST", "127.0.0.1".to_string()),
+        ("DATABASE_HOST", server.host.clone()),
         (
             "REQUEST_LOG_FILE",
             std::env::temp_dir()
@@ -120,7 +145,10 @@ async fn secrets_become_the_configuration_the_functions_serve_with(pool: MySqlPo
     assert_eq!(secrets["JWT_SECRET"], jwt_secret);
     assert_eq!(
         secrets["DATABASE_URL"],
-        format!("mysql://root:@127.0.0.1:3306/{database}")
+        format!(
+            "mysql://{}:{}@{}:{}/{database}",
+            server.username, server.password, server.host, server.port
+        )
     );
 
     let config = Config::from_lookup(|name| {
@@ -218,10 +246,13 @@ async fn the_auth_binary_starts_from_secrets_named_in_its_environment(pool: MySq
         "a-jwt-secret-from-secrets-manager-0123456789",
     )
     .await;
+    let server = test_server();
     let db_arn = create_secret(
         &client,
         "messaging/db",
-        &json!({"username": "root", "password": "", "host": "127.0.0.1", "port": 3306, "dbname": database}).to_string(),
+        &json!({"username": server.username, "password": server.password, "host": server.host,
+                "port": server.port, "dbname": database})
+        .to_string(),
     )
     .await;
     // As Lambda and template.yaml set the environment; no JWT_SECRET or DATABASE_URL.
