@@ -24,7 +24,7 @@ function account(name) {
 }
 
 async function open(name) {
-  const context = await browser.newContext({ viewport: { width: 1180, height: 720 } });
+  const context = await browser.newContext({ viewport: { width: 1180, height: 860 } });
   const page = await context.newPage();
   const person = { name, page, context, account: account(name), problems: [], refreshes: 0 };
   page.on('pageerror', (error) => person.problems.push(`page error: ${error.message}`));
@@ -257,6 +257,24 @@ test('two people chat in the web client', async (t) => {
     assert.equal(await alice.page.locator('#problem').textContent(), '');
     assert.equal(await alice.page.locator('#composer .error').textContent(), '');
     await screenshot('11-renewed-after-reload');
+  });
+
+  await t.test('Bob logs out, stays out across a reload, and logs in again', async () => {
+    await bob.page.locator('#logout').click();
+    await bob.page.locator('#signin').waitFor({ timeout: LIVE_MS });
+    assert.equal(await bob.page.evaluate(() => localStorage.getItem('messaging.session')), null);
+    await bob.page.reload();
+    await bob.page.locator('#signin').waitFor({ timeout: LIVE_MS });
+    const form = bob.page.locator('#login-form');
+    await form.locator('[name=email]').fill(bob.account.email);
+    await form.locator('[name=password]').fill('not the password');
+    await form.locator('button[type=submit]').click();
+    await form.locator('.error', { hasText: 'Invalid email or password.' }).waitFor({ timeout: LIVE_MS });
+    await form.locator('[name=password]').fill(bob.account.password);
+    await form.locator('button[type=submit]').click();
+    await bob.page.locator('#live-status[data-status=live]').waitFor({ timeout: LIVE_MS });
+    await conversationEntry(bob).locator('.preview', { hasText: 'Still here after a reload' }).waitFor({ timeout: LIVE_MS });
+    await screenshot('12-bob-logged-in-again');
   });
 
   await t.test('no page error on either side', () => {

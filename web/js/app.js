@@ -49,6 +49,12 @@ function showSignIn() {
   live.stop();
   conversations.clear();
   timeline = null;
+  replaceChildren($('messages'));
+  replaceChildren($('conversation-list'));
+  $('search-results').hidden = true;
+  $('conversation').hidden = true;
+  $('thread').hidden = true;
+  $('empty').hidden = false;
   $('app').hidden = true;
   $('signin').hidden = false;
 }
@@ -259,6 +265,14 @@ function renderConversation() {
   markRead();
 }
 
+/** An image that loads grows its message: a list that was at the bottom stays there. */
+function keepAtBottom(event) {
+  const list = event.target.closest('ol');
+  if (list && list.scrollHeight - list.scrollTop - list.clientHeight - event.target.height < 80) {
+    list.scrollTop = list.scrollHeight;
+  }
+}
+
 function renderMessage(message, { inThread }) {
   const mine = message.sender.id === session.user.id;
   const deleted = message.deleted_at != null;
@@ -293,7 +307,7 @@ function renderAttachment(attachment) {
   if (!url) return h('span', { class: 'attachment' }, attachment.filename);
   if (IMAGE_TYPES.has(attachment.content_type)) {
     return h('a', { class: 'attachment image', href: url, target: '_blank', rel: 'noopener' },
-      h('img', { src: url, alt: attachment.filename, loading: 'lazy' }));
+      h('img', { src: url, alt: attachment.filename, onload: keepAtBottom }));
   }
   return h('a', { class: 'attachment file', href: url, rel: 'noopener' }, `📎 ${attachment.filename} (${sizeOf(attachment.size)})`);
 }
