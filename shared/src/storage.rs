@@ -5,7 +5,9 @@
 //! type and the exact size); downloads are presigned GETs. The SDK presigns
 //! GET and PUT but not POST, so both are signed here with `aws-sigv4`, the
 //! SDK's own signer; the SDK's client asks storage what was uploaded and
-//! removes files.
+//! removes files. The client is built on first use: only the functions that
+//! ask or remove (messages, the purge) build it, and only their binaries
+//! link it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -46,7 +48,9 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The bucket, with the credentials that sign for it.
 pub struct ObjectStore {
-    client: aws_sdk_s3::Client,
+    client: OnceLock<aws_sdk_s3::Client>,
+    /// A local server's endpoint, addressed path-style; none in the cloud.
+    endpoint: Option<String>,
     credentials: Credentials,
     region: String,
     bucket: String,
@@ -73,19 +77,13 @@ pub struct Stored {
 
 impl ObjectStore {
     pub fn new(config: &StorageConfig, region: String, credentials: Credentials) -> Self {
-        let mut s3 = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.clone()))
-            .credentials_provider(credentials.clone());
         let bucket_url = match &config.endpoint {
-            Some(endpoint) => {
-                s3 = s3.endpoint_url(endpoint).force_path_style(true);
-                format!("{}/{}", endpoint.trim_end_matches('/'), config.bucket)
-            }
+            Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), config.bucket),
             None => format!("https://{}.s3.{region}.amazonaws.com", config.bucket),
         };
         ObjectStore {
-            client: aws_sdk_s3::Client::from_conf(s3.build()),
+            client: OnceLock::new(),
+            endpoint: config.endpoint.clone(),
             credentials,
             region,
             bucket: config.bucket.clone(),
@@ -112,7 +110,16 @@ impl ObjectStore {
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
+        self.client.get_or_init(|| {
+            let mut s3 = aws_sdk_s3::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(self.region.clone()))
+                .credentials_provider(self.credentials.clone());
+            if let Some(endpoint) = &self.endpoint {
+                s3 = s3.endpoint_url(endpoint).force_path_style(true);
+            }
+            aws_sdk_s3::Client::from_conf(s3.build())
+        })
     }
 
     /// A presigned POST for exactly one object: this key, this content type,
@@ -221,7 +228,7 @@ impl ObjectStore {
     /// The object's size and type, or `None` when nothing is stored there.
     pub async fn stored(&self, key: &str) -> anyhow::Result<Option<Stored>> {
         match self
-            .client
+            .client()
             .head_object()
             .bucket(&self.bucket)
             .key(key)
@@ -239,7 +246,7 @@ impl ObjectStore {
 
     /// Removes objects; one that is already gone is no error.
     pub async fn remove(&self, key: &str) -> anyhow::Result<()> {
-        self.client
+        self.client()
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
