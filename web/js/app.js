@@ -150,7 +150,7 @@ function renderList() {
       { class: c.id === timeline?.id ? 'conversation open' : 'conversation', 'data-id': c.id },
       h(
         'button',
-        { type: 'button', onclick: () => openConversation(c.id) },
+        { type: 'button', onclick: () => report(() => openConversation(c.id)) },
         h('span', { class: 'title' }, titleOf(c)),
         c.unread_count > 0 ? h('span', { class: 'badge', 'aria-label': `${c.unread_count} unread` }, c.unread_count) : null,
         h('span', { class: 'preview' }, preview.length > 80 ? `${preview.slice(0, 80)}…` : preview),
@@ -435,9 +435,7 @@ $('thread-composer').addEventListener('submit', async (event) => {
   await attempt(form, () => submit(form, { replyTo: timeline?.threadRoot, inThread: true }));
 });
 
-$('close-thread').addEventListener('click', () => {
-  timeline?.closeThread();
-});
+$('close-thread').addEventListener('click', () => timeline?.closeThread());
 
 async function submit(form, { replyTo, inThread = false }) {
   if (!timeline) return;
@@ -581,7 +579,7 @@ $('search-form').addEventListener('submit', async (event) => {
       page.results.map((m) => h('button', {
         type: 'button',
         class: 'result',
-        onclick: () => openConversation(m.conversation_id),
+        onclick: () => report(() => openConversation(m.conversation_id)),
       }, h('span', { class: 'title' }, conversations.get(m.conversation_id) ? titleOf(conversations.get(m.conversation_id)) : 'Conversation'),
       h('span', { class: 'preview' }, `${displayName(m.sender)}: ${m.body}`))));
     results.hidden = false;
@@ -600,7 +598,7 @@ function receive(event) {
       const conversation = conversations.get(event.conversation_id);
       if (conversation) {
         conversation.last_read_seq = Math.max(conversation.last_read_seq, event.last_read_seq);
-        conversation.unread_count = Math.max(0, conversation.last_seq - conversation.last_read_seq);
+        conversation.unread_count = event.unread_count;
         renderList();
       }
       return;
