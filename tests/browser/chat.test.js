@@ -36,6 +36,24 @@ async function open(name) {
   page.on('request', (request) => {
     if (request.url().endsWith('/api/auth/refresh')) person.refreshes += 1;
   });
+  // Every frame from the server passes through here, so a step can lose one
+  // on the way or hand it over twice.
+  person.frames = { drop: null, repeat: null };
+  await context.routeWebSocket(/.*/, (socket) => {
+    const server = socket.connectToServer();
+    server.onMessage((frame) => {
+      const event = JSON.parse(frame);
+      if (person.frames.drop?.(event)) {
+        person.frames.drop = null;
+        return;
+      }
+      socket.send(frame);
+      if (person.frames.repeat?.(event)) {
+        person.frames.repeat = null;
+        socket.send(frame);
+      }
+    });
+  });
   people[name] = person;
   return person;
 }
@@ -186,6 +204,24 @@ test('two people chat in the web client', async (t) => {
     await message(alice, 'Oops, wrong chat').locator('button.delete').click();
     await message(bob, 'Oops, wrong chat').waitFor({ state: 'detached', timeout: LIVE_MS });
     assert.ok((await bob.page.locator('#messages li.message.deleted').count()) >= 1);
+  });
+
+  await t.test('a lost event is caught up by version, a repeated one changes nothing', async () => {
+    const bodyOf = (event) => event.message?.body;
+    bob.frames.drop = (event) => bodyOf(event) === 'Lost on the way';
+    bob.frames.repeat = (event) => bodyOf(event) === 'Arrives twice';
+    await send(alice, 'Lost on the way');
+    await send(alice, 'Arrives twice');
+    // The second event's version is one past the next Bob expects: his page
+    // asks for everything since the last version it applied.
+    await message(bob, 'Lost on the way').waitFor({ timeout: LIVE_MS });
+    await message(bob, 'Arrives twice').waitFor({ timeout: LIVE_MS });
+    assert.equal(bob.frames.drop, null, 'the first event was dropped');
+    assert.equal(bob.frames.repeat, null, 'the second event was handed over twice');
+    assert.equal(await message(bob, 'Arrives twice').count(), 1);
+    assert.equal(await message(bob, 'Lost on the way').count(), 1);
+    const order = await bob.page.locator('#messages li.message .body').allTextContents();
+    assert.ok(order.indexOf('Lost on the way') < order.indexOf('Arrives twice'), 'shown in seq order');
   });
 
   await t.test('an image uploads with progress and shows inline on both sides', async () => {
