@@ -35,9 +35,10 @@ shots="$root/target/browser-screenshots"
 rm -rf "$shots" && mkdir -p "$shots"
 log="$root/target/browser-test-stack.log"
 
-# Short-lived access tokens, so the test sees one expire while the page is open.
+# Short-lived access tokens, so the test sees one expire while the page is
+# open, and a send rate that lets it write a long history at once.
 DATABASE_URL="$server/$database" PORT="$http_port" WEBSOCKET_PORT="$ws_port" WEB_PORT="$web_port" \
-  ACCESS_TOKEN_TTL_SECONDS=15 REQUEST_LOG_FILE="$root/target/browser-test-requests.log" \
+  ACCESS_TOKEN_TTL_SECONDS=15 SEND_RATE_LIMIT=1000 REQUEST_LOG_FILE="$root/target/browser-test-requests.log" \
   ./scripts/run-local.sh >"$log" 2>&1 &
 stack=$!
 trap 'kill "$stack" 2>/dev/null || true; wait "$stack" 2>/dev/null || true; database_client "$server" -e "DROP DATABASE IF EXISTS $database" || true; stop_database' EXIT

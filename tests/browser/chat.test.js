@@ -313,6 +313,45 @@ test('two people chat in the web client', async (t) => {
     await screenshot('12-bob-logged-in-again');
   });
 
+  await t.test('a group made by Alice appears on Bob\'s list live, and his renaming on hers', async () => {
+    await alice.page.locator('#new-conversation summary').click();
+    await alice.page.locator('#group-form [name=title]').fill('Lunch club');
+    await alice.page.locator('#group-form [name=usernames]').fill(bob.account.username);
+    await alice.page.locator('#group-form button[type=submit]').click();
+    await alice.page.locator('#conversation-title', { hasText: 'Lunch club' }).waitFor({ timeout: LIVE_MS });
+    const entry = bob.page.locator('#conversation-list li.conversation', { hasText: 'Lunch club' });
+    await entry.waitFor({ timeout: LIVE_MS });
+    await entry.locator('button').click();
+    await bob.page.locator('#rename').click();
+    await bob.page.locator('#rename-form [name=title]').fill('Lunch club, Fridays');
+    await bob.page.locator('#rename-form button[type=submit]').click();
+    await alice.page.locator('#conversation-title', { hasText: 'Lunch club, Fridays' }).waitFor({ timeout: LIVE_MS });
+    await alice.page.locator('#conversation-list li.conversation', { hasText: 'Lunch club, Fridays' }).waitFor({ timeout: LIVE_MS });
+  });
+
+  await t.test('a long history opens at its newest page and loads older ones by cursor', async () => {
+    const token = await alice.page.evaluate(() => JSON.parse(localStorage.getItem('messaging.session')).access_token);
+    const config = await (await fetch(`${webUrl}/config.json`)).json();
+    const id = Number(await alice.page.locator('#conversation-list li.conversation.open').getAttribute('data-id'));
+    for (let n = 1; n <= 45; n += 1) {
+      const response = await fetch(`${config.api_url}/api/conversations/${id}/messages`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ body: `History ${n}` }),
+      });
+      assert.equal(response.status, 201);
+    }
+    await bob.page.reload();
+    await bob.page.locator('#conversation-list li.conversation', { hasText: 'Lunch club, Fridays' }).locator('button').click();
+    await message(bob, 'History 45').waitFor({ timeout: LIVE_MS });
+    assert.equal(await message(bob, 'History 15').count(), 0, 'the first page holds the newest 30');
+    await bob.page.locator('#load-older').click();
+    await bob.page.locator('#messages li.message .body').getByText('History 1', { exact: true }).waitFor({ timeout: LIVE_MS });
+    assert.equal(await bob.page.locator('#messages li.message').count(), 45);
+    await bob.page.locator('#load-older').waitFor({ state: 'hidden', timeout: LIVE_MS });
+    await screenshot('13-group-history');
+  });
+
   await t.test('no page error on either side', () => {
     assert.deepEqual(alice.problems, []);
     assert.deepEqual(bob.problems, []);

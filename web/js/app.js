@@ -388,7 +388,13 @@ function cancelComposerContext() {
   renderComposer();
 }
 
-$('load-older').addEventListener('click', () => report(() => timeline?.loadOlder()));
+// Older messages go on top; what was in view stays in view.
+$('load-older').addEventListener('click', () => report(async () => {
+  const list = $('messages');
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  await timeline?.loadOlder();
+  list.scrollTop = list.scrollHeight - fromBottom;
+}));
 
 $('rename').addEventListener('click', async () => {
   if (!timeline) return;
