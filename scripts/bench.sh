@@ -13,6 +13,11 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 cargo build --release --workspace --bins
-# Uploads and attachments go to the local S3-compatible server.
+# Uploads and attachments go to the local S3-compatible server, stopped at
+# the end when this run started it.
+if ! (exec 3<>"/dev/tcp/127.0.0.1/${STORAGE_PORT:-8333}") 2>/dev/null; then
+  started_storage=1
+fi
 ./scripts/storage.sh
-exec target/release/bench run "$@"
+trap '[ -z "${started_storage:-}" ] || ./scripts/storage.sh stop || true' EXIT
+target/release/bench run "$@"
