@@ -15,6 +15,11 @@ if [ ! -x "$chromium" ] || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; the
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
 fi
+# The locked playwright-core asks for Node.js 20 or later.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+  echo "The browser tests need Node.js 20 or later with npm (https://nodejs.org)." >&2
+  exit 1
+fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "Installing playwright-core from npm (package-lock.json)..." >&2
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error

@@ -25,8 +25,6 @@ export class Session {
   #renewal = null;
   #timer = null;
   #onSignedOut;
-  /** Incremented on every token request: the tests read it. */
-  refreshes = 0;
 
   constructor(apiUrl, onSignedOut) {
     this.#apiUrl = apiUrl.replace(/\/$/, '');
@@ -113,7 +111,6 @@ export class Session {
       return;
     }
     if (!mine) throw new ApiError(401, { error: 'Not signed in.' });
-    this.refreshes += 1;
     try {
       const tokens = await this.request('POST', '/api/auth/refresh', { refresh_token: mine.refresh_token }, { anonymous: true });
       this.#adopt(tokens);
