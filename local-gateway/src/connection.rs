@@ -41,15 +41,11 @@ pub(crate) fn is_upgrade(req: &Request<Incoming>) -> bool {
 
 /// An id of the shape API Gateway hands out (`L0SM9cOFvHcCIhw=`).
 fn connection_id() -> String {
-    let mut bytes = [0u8; 11];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random source failed");
-    STANDARD.encode(bytes)
+    STANDARD.encode(crate::random_bytes::<11>())
 }
 
 fn request_id() -> String {
-    let mut bytes = [0u8; 12];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random source failed");
-    STANDARD.encode(bytes)
+    STANDARD.encode(crate::random_bytes::<12>())
 }
 
 /// Runs `$connect`; a 2xx answer completes the handshake, any other answer

@@ -13,6 +13,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_smithy_http_client::tls;
 use serde_json::{Value, json};
 
 use crate::invoke::Invoker;
@@ -41,6 +42,16 @@ pub fn client(endpoint: &str) -> Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "local"))
+        // The SDK has no default HTTP client in this workspace (its default
+        // would bring aws-lc); the functions' one, rustls over ring, also
+        // speaks plain HTTP.
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
         .endpoint_url(endpoint)
         .build();
     Client::from_conf(config)

@@ -148,6 +148,15 @@ impl Drop for AbortOnDrop {
 
 type Reply = Response<Full<Bytes>>;
 
+/// Bytes from the operating system's random source, for the ids the gateway
+/// makes up.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the operating system's random source failed");
+    bytes
+}
+
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;

@@ -75,9 +75,10 @@ fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
 }
 
 fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn text<'a>(body: &'a Value, field: &str) -> Result<&'a str, Refusal> {

@@ -62,6 +62,7 @@ pub struct AccessTokens {
 
 impl AccessTokens {
     pub fn new(config: &TokenConfig) -> Self {
+        crate::token_crypto::install();
         let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);

@@ -49,7 +49,8 @@ pub async fn resolve(
     let mut config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
-        .credentials_provider(EnvironmentVariableCredentialsProvider::new());
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .http_client(crate::aws_http::client());
     if let Some(endpoint) = named(&lookup, "AWS_ENDPOINT_URL") {
         config = config.endpoint_url(endpoint);
     }

@@ -3,6 +3,7 @@
 
 pub mod access_token;
 pub mod app;
+pub mod aws_http;
 pub mod cloud_secrets;
 pub mod config;
 pub mod cors;
@@ -23,6 +24,7 @@ pub mod secret;
 pub mod storage;
 pub mod store;
 pub mod time;
+pub mod token_crypto;
 
 pub use app::{AppState, Caller, RequestCtx};
 pub use error::ApiError;

@@ -1,9 +1,9 @@
 //! Random opaque values (refresh tokens, token ids) and their stored digests.
 
-use aws_lc_rs::digest::{SHA256, digest};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::digest::{SHA256, digest};
+use ring::rand::{SecureRandom, SystemRandom};
 
 /// Bytes drawn from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

@@ -114,7 +114,8 @@ impl ObjectStore {
             let mut s3 = aws_sdk_s3::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(self.region.clone()))
-                .credentials_provider(self.credentials.clone());
+                .credentials_provider(self.credentials.clone())
+                .http_client(crate::aws_http::client());
             if let Some(endpoint) = &self.endpoint {
                 s3 = s3.endpoint_url(endpoint).force_path_style(true);
             }

@@ -69,6 +69,7 @@ pub fn management_client(gateway: SocketAddr) -> Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .http_client(shared::aws_http::client())
         .endpoint_url(format!("http://{gateway}"))
         .build();
     Client::from_conf(config)

@@ -509,6 +509,7 @@ fn claims(user_id: i64) -> serde_json::Value {
 }
 
 fn sign(claims: &serde_json::Value, secret: &[u8]) -> String {
+    shared::token_crypto::install();
     encode(
         &Header::new(Algorithm::HS256),
         claims,

@@ -57,6 +57,7 @@ impl Moto {
             .region(Region::new("us-east-1"))
             .endpoint_url(format!("http://127.0.0.1:{}", self.port))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(shared::aws_http::client())
             .build();
         Client::from_conf(config)
     }

@@ -43,6 +43,7 @@ impl ManagementApi {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
             .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+            .http_client(crate::aws_http::client())
             .endpoint_url(endpoint)
             .build();
         Ok(ManagementApi::new(Client::from_conf(config)))

@@ -59,7 +59,8 @@ impl DeliveryQueue {
         let mut config = aws_sdk_sqs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new());
+            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+            .http_client(crate::aws_http::client());
         if let Some(endpoint) = endpoint {
             config = config.endpoint_url(endpoint);
         }
