@@ -288,6 +288,33 @@ async fn spawn_server(gateway: Option<SocketAddr>) -> anyhow::Result<tokio::proc
     Ok(server)
 }
 
+/// Runs `sends` with an instance of its own (state, one-connection pool,
+/// delivery-queue client) on a thread and runtime of its own, as a Lambda
+/// instance is a process of its own. The gateway, its queue and the
+/// listeners run on this process's main runtime; a send made there would
+/// wait behind their tasks for every step after its nudge, which the
+/// function in the cloud does not.
+async fn sender_apart<T, F, Fut>(gateway: SocketAddr, sends: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async move {
+                let mut config = config(1);
+                config.websocket_url = Some(format!("ws://{gateway}/"));
+                let state = AppState::new(config, pool(1).await?)
+                    .with_delivery(delivery::delivery_queue(gateway));
+                sends(state).await
+            })
+    })
+    .await?
+}
+
 /// A ticket URL for `user_id`, from the tickets route.
 async fn ticket_url(gateway: &Gateway, state: &AppState, user_id: i64) -> anyhow::Result<String> {
     let request = Request {
@@ -764,17 +791,22 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         expect_success: true,
         spread: Vec::new(),
     };
-    let (g, s, r) = (&gateway, &realtime_state, &room_send);
     eprintln!(
         "a conversation of {} members, nobody connected...",
         data.room_listeners.len() + 1
     );
-    let quiet_answers = delivery::answer_times(DELIVERY_SENDS, move || async move {
-        let (status, body, _) = in_process(g, s, r).await;
-        if status != 201 {
-            bail!("a send to the room answered {status}: {body}");
-        }
-        Ok(())
+    let room = room_send.clone();
+    let quiet_answers = sender_apart(realtime.gateway, move |state| async move {
+        let gateway = Gateway::new();
+        let (g, s, r) = (&gateway, &state, &room);
+        delivery::answer_times(DELIVERY_SENDS, move || async move {
+            let (status, body, _) = in_process(g, s, r).await;
+            if status != 201 {
+                bail!("a send to the room answered {status}: {body}");
+            }
+            Ok(())
+        })
+        .await
     })
     .await?;
     eprintln!(
@@ -792,18 +824,24 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         }
     }
     drop(frames_in);
-    let mut latency = delivery::measure(
-        DELIVERY_SENDS,
-        data.room_listeners.len() * ROOM_CONNECTIONS_EACH,
-        &mut frames_out,
-        move || async move {
-            let (status, body, _) = in_process(g, s, r).await;
-            if status != 201 {
-                bail!("a send to the listeners answered {status}: {body}");
-            }
-            body["id"].as_i64().context("the message id")
-        },
-    )
+    let connections = data.room_listeners.len() * ROOM_CONNECTIONS_EACH;
+    let mut latency = sender_apart(realtime.gateway, move |state| async move {
+        let gateway = Gateway::new();
+        let (g, s, r) = (&gateway, &state, &room_send);
+        delivery::measure(
+            DELIVERY_SENDS,
+            connections,
+            &mut frames_out,
+            move || async move {
+                let (status, body, _) = in_process(g, s, r).await;
+                if status != 201 {
+                    bail!("a send to the listeners answered {status}: {body}");
+                }
+                body["id"].as_i64().context("the message id")
+            },
+        )
+        .await
+    })
     .await?;
     listening.iter().for_each(JoinHandle::abort);
     latency.quiet_answer_ms = quiet_answers;

@@ -570,7 +570,8 @@ impl Report {
             md,
             "**To {} connections.** One sender, {} sends one after another into a conversation of 1,000 members \
              whose 999 others each have two connections open ({} connections); the send handler runs in-process with \
-             delivery on. Time from the send's answer to the frame at the last of the connections, and from the start \
+             delivery on, as one instance (a connection of its own, a thread and runtime of its own, apart from the \
+             gateway and the listeners this process also hosts, as a Lambda instance is a process of its own). Time from the send's answer to the frame at the last of the connections, and from the start \
              of the send; the same sends' answer times with nobody connected, and with everyone connected.\n",
             l.listeners, l.sends, l.listeners
         )?;
