@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use api_tests::runtime_api::LambdaProcess;
-use api_tests::websocket::{DELIVERY_QUEUE, queue_client};
+use api_tests::websocket::DELIVERY_QUEUE;
 use futures_util::StreamExt;
 use local_gateway::Settings;
 use serde_json::Value;
@@ -90,10 +90,7 @@ impl Realtime {
 
 /// The delivery queue served by the gateway at `gateway`.
 pub fn delivery_queue(gateway: SocketAddr) -> DeliveryQueue {
-    DeliveryQueue::new(
-        queue_client(gateway),
-        local_gateway::queue_url(gateway, DELIVERY_QUEUE),
-    )
+    api_tests::websocket::delivery_queue(gateway, DELIVERY_QUEUE)
 }
 
 /// Waits until the gateway has reported every closed connection to the

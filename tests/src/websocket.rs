@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use lambda_http::http::Method;
 use local_gateway::Settings;
 use serde_json::Value;
+use shared::aws_http::SignedHttp;
 use shared::realtime::{DeliveryQueue, ManagementApi};
 use sqlx::MySqlPool;
 use tokio::net::{TcpListener, TcpStream};
@@ -75,10 +76,31 @@ pub fn management_client(gateway: SocketAddr) -> Client {
     Client::from_conf(config)
 }
 
-/// An SQS client of the local gateway's queues (made-up credentials, as for
-/// the Management API).
-pub fn queue_client(gateway: SocketAddr) -> aws_sdk_sqs::Client {
-    local_gateway::event_source::client(&format!("http://{gateway}"))
+/// Requests signed with made-up credentials: the local gateway checks no
+/// signature.
+pub fn local_signer(service: &'static str) -> SignedHttp {
+    SignedHttp::new(
+        service,
+        "us-east-1",
+        Credentials::new("local", "local", None, None, "tests"),
+    )
+}
+
+/// The queue `name` of the local gateway at `gateway`, as the functions
+/// nudge it.
+pub fn delivery_queue(gateway: SocketAddr, name: &str) -> DeliveryQueue {
+    DeliveryQueue::new(
+        &local_gateway::queue_url(gateway, name),
+        Some(&format!("http://{gateway}")),
+        local_signer("sqs"),
+    )
+    .expect("a local queue URL")
+}
+
+/// The Management API of the local gateway at `gateway`, as the functions
+/// call it.
+pub fn management_api(gateway: SocketAddr) -> ManagementApi {
+    ManagementApi::new(&format!("http://{gateway}"), local_signer("execute-api"))
 }
 
 impl Stack {
@@ -154,11 +176,8 @@ impl Stack {
         app.state = app
             .state
             .clone()
-            .with_delivery(DeliveryQueue::new(
-                queue_client(gateway),
-                local_gateway::queue_url(gateway, DELIVERY_QUEUE),
-            ))
-            .with_management(ManagementApi::new(management_client(gateway)));
+            .with_delivery(delivery_queue(gateway, DELIVERY_QUEUE))
+            .with_management(management_api(gateway));
         Stack {
             app,
             gateway,

@@ -320,9 +320,9 @@ async fn a_change_whose_nudge_was_lost_is_pushed_by_the_sweep(pool: MySqlPool) {
     let lost = app
         .state
         .clone()
-        .with_delivery(shared::realtime::DeliveryQueue::new(
-            api_tests::websocket::queue_client(stack.gateway),
-            local_gateway::queue_url(stack.gateway, "nowhere.fifo"),
+        .with_delivery(api_tests::websocket::delivery_queue(
+            stack.gateway,
+            "nowhere.fifo",
         ));
     let (status, _) = api_tests::call_on(
         &lost,

@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use api_tests::count_statements;
 use api_tests::websocket::{
-    DELIVERY_QUEUE, Stack, assert_silent, closed, eventually, management_client, next_json,
-    queue_client, send_text,
+    DELIVERY_QUEUE, Stack, assert_silent, closed, delivery_queue, eventually, management_client,
+    next_json, send_text,
 };
 use chrono::TimeDelta;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use shared::realtime::DeliveryQueue;
 use sqlx::MySqlPool;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -331,10 +330,11 @@ async fn an_unreachable_delivery_queue_never_fails_the_change(pool: MySqlPool) {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let nowhere = closed.local_addr().unwrap();
     drop(closed);
-    let state = stack.app.state.clone().with_delivery(DeliveryQueue::new(
-        queue_client(nowhere),
-        local_gateway::queue_url(nowhere, DELIVERY_QUEUE),
-    ));
+    let state = stack
+        .app
+        .state
+        .clone()
+        .with_delivery(delivery_queue(nowhere, DELIVERY_QUEUE));
     let conversation = stack.app.conversation(&alice, &[]).await;
     let (status, _) = api_tests::call_on(
         &state,
@@ -494,10 +494,11 @@ async fn a_delivery_queue_that_never_answers_holds_a_change_up_for_the_nudge_tim
             held.push(stream);
         }
     });
-    let state = stack.app.state.clone().with_delivery(DeliveryQueue::new(
-        queue_client(address),
-        local_gateway::queue_url(address, DELIVERY_QUEUE),
-    ));
+    let state = stack
+        .app
+        .state
+        .clone()
+        .with_delivery(delivery_queue(address, DELIVERY_QUEUE));
     let conversation = stack.app.conversation(&alice, &[]).await;
     let started = std::time::Instant::now();
     let (status, _) = api_tests::call_on(
@@ -531,10 +532,7 @@ async fn with_one_database_connection_per_instance_a_send_is_delivered_and_answe
         .app
         .production_state(1)
         .await
-        .with_delivery(DeliveryQueue::new(
-            queue_client(stack.gateway),
-            local_gateway::queue_url(stack.gateway, DELIVERY_QUEUE),
-        ));
+        .with_delivery(delivery_queue(stack.gateway, DELIVERY_QUEUE));
     let started = std::time::Instant::now();
     let (status, sent) = api_tests::call_on(
         &state,

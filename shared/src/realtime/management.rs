@@ -1,18 +1,24 @@
 //! The API Gateway Management API: posting a frame to one connection and
-//! closing one.
+//! closing one, as signed requests (`crate::aws_http::SignedHttp`).
 
 use std::time::Duration;
 
-use anyhow::Context;
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_sdk_apigatewaymanagement::Client;
-use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Region};
-use aws_sdk_apigatewaymanagement::error::DisplayErrorContext;
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bytes::Bytes;
+use http::{Method, StatusCode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::aws_http::{Answer, SignedHttp};
 
 /// A post that has not answered in this time is given up and counted failed.
 const POST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection id is one path segment: everything but RFC 3986's
+/// unreserved characters is percent-encoded, as the SDK encodes it.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// What became of one post.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,71 +31,70 @@ pub enum Posted {
 
 #[derive(Clone, Debug)]
 pub struct ManagementApi {
-    client: Client,
+    http: SignedHttp,
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+    endpoint: String,
 }
 
 impl ManagementApi {
-    pub fn new(client: Client) -> Self {
-        ManagementApi { client }
+    pub fn new(endpoint: &str, http: SignedHttp) -> Self {
+        ManagementApi {
+            http,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+        }
     }
 
-    /// A client of the Management API at `endpoint`
-    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`), signed
-    /// with the credentials Lambda puts in the environment.
+    /// A client of the Management API at `endpoint`, signed with the
+    /// credentials Lambda puts in the environment.
     pub fn from_env(endpoint: &str) -> anyhow::Result<Self> {
-        let region = std::env::var("AWS_REGION")
-            .context("AWS_REGION must be set to reach the WebSocket API")?;
-        let config = aws_sdk_apigatewaymanagement::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-            .http_client(crate::aws_http::client())
-            .endpoint_url(endpoint)
-            .build();
-        Ok(ManagementApi::new(Client::from_conf(config)))
+        Ok(ManagementApi::new(
+            endpoint,
+            SignedHttp::from_env("execute-api")?,
+        ))
+    }
+
+    fn connection_url(&self, connection_id: &str) -> String {
+        format!(
+            "{}/@connections/{}",
+            self.endpoint,
+            utf8_percent_encode(connection_id, PATH_SEGMENT)
+        )
     }
 
     pub async fn post(&self, connection_id: &str, data: Bytes) -> Posted {
-        let sent = self
-            .client
-            .post_to_connection()
-            .connection_id(connection_id)
-            .data(Blob::new(data))
-            .send();
-        match tokio::time::timeout(POST_TIMEOUT, sent).await {
-            Err(_) => Posted::Failed(format!("no answer within {POST_TIMEOUT:?}")),
-            Ok(Ok(_)) => Posted::Sent,
-            Ok(Err(err)) => {
-                if err
-                    .as_service_error()
-                    .is_some_and(|service| service.is_gone_exception())
-                {
-                    Posted::Gone
-                } else {
-                    Posted::Failed(DisplayErrorContext(err).to_string())
-                }
-            }
+        let url = self.connection_url(connection_id);
+        match self
+            .http
+            .send(Method::POST, &url, &[], data, POST_TIMEOUT)
+            .await
+        {
+            Ok(answer) if answer.status.is_success() => Posted::Sent,
+            Ok(answer) if answer.status == StatusCode::GONE => Posted::Gone,
+            Ok(answer) => Posted::Failed(refusal(&answer)),
+            Err(err) => Posted::Failed(format!("{err:#}")),
         }
     }
 
     /// Closes a connection; one already gone counts as closed.
     pub async fn close(&self, connection_id: &str) -> anyhow::Result<()> {
-        let deleted = self
-            .client
-            .delete_connection()
-            .connection_id(connection_id)
-            .send();
-        match tokio::time::timeout(POST_TIMEOUT, deleted).await {
-            Err(_) => anyhow::bail!("no answer within {POST_TIMEOUT:?}"),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err))
-                if err
-                    .as_service_error()
-                    .is_some_and(|service| service.is_gone_exception()) =>
-            {
-                Ok(())
-            }
-            Ok(Err(err)) => Err(anyhow::anyhow!(DisplayErrorContext(err).to_string())),
+        let url = self.connection_url(connection_id);
+        let answer = self
+            .http
+            .send(Method::DELETE, &url, &[], Bytes::new(), POST_TIMEOUT)
+            .await?;
+        if answer.status.is_success() || answer.status == StatusCode::GONE {
+            Ok(())
+        } else {
+            anyhow::bail!(refusal(&answer))
         }
     }
+}
+
+/// The status and the service's own words, for the log.
+fn refusal(answer: &Answer) -> String {
+    format!(
+        "{}: {}",
+        answer.status,
+        String::from_utf8_lossy(&answer.body).trim()
+    )
 }

@@ -4,13 +4,12 @@
 //! to deliver is read from the database by the pass.
 
 use anyhow::Context;
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::{BehaviorVersion, Region};
-use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use bytes::Bytes;
+use http::{Method, Uri};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
+use crate::aws_http::SignedHttp;
 use crate::secret;
 
 /// A shard of a conversation with changes to deliver.
@@ -42,32 +41,57 @@ const BATCH: usize = 10;
 
 #[derive(Clone, Debug)]
 pub struct DeliveryQueue {
-    client: Client,
+    http: SignedHttp,
     url: String,
+    /// Where requests go: the queue URL's own origin, or a local override.
+    endpoint: String,
+}
+
+/// What SQS answers a batch: the entries it refused, if any.
+#[derive(Deserialize)]
+struct BatchAnswer {
+    #[serde(rename = "Failed", default)]
+    failed: Vec<Refused>,
+}
+
+#[derive(Deserialize)]
+struct Refused {
+    #[serde(rename = "Code", default)]
+    code: String,
+    #[serde(rename = "Message", default)]
+    message: String,
 }
 
 impl DeliveryQueue {
-    pub fn new(client: Client, url: String) -> Self {
-        DeliveryQueue { client, url }
+    /// The queue at `url`; `endpoint` overrides where requests go (local
+    /// runs), which is otherwise the queue URL's origin.
+    pub fn new(url: &str, endpoint: Option<&str>, http: SignedHttp) -> anyhow::Result<Self> {
+        let endpoint = match endpoint {
+            Some(endpoint) => endpoint.trim_end_matches('/').to_string(),
+            None => {
+                let parsed: Uri = url.parse().context("DELIVERY_QUEUE_URL is not a URL")?;
+                let (Some(scheme), Some(authority)) = (parsed.scheme(), parsed.authority()) else {
+                    anyhow::bail!("DELIVERY_QUEUE_URL is not an absolute URL");
+                };
+                format!("{scheme}://{authority}")
+            }
+        };
+        Ok(DeliveryQueue {
+            http,
+            url: url.to_string(),
+            endpoint,
+        })
+    }
+
+    /// Where the queue's requests go.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// The queue at `url`, signed with the credentials Lambda puts in the
-    /// environment; `endpoint` overrides the regional endpoint (local runs).
+    /// environment.
     pub fn from_env(url: &str, endpoint: Option<&str>) -> anyhow::Result<Self> {
-        let region = std::env::var("AWS_REGION")
-            .context("AWS_REGION must be set to use the delivery queue")?;
-        let mut config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-            .http_client(crate::aws_http::client());
-        if let Some(endpoint) = endpoint {
-            config = config.endpoint_url(endpoint);
-        }
-        Ok(DeliveryQueue::new(
-            Client::from_conf(config.build()),
-            url.to_string(),
-        ))
+        DeliveryQueue::new(url, endpoint, SignedHttp::from_env("sqs")?)
     }
 
     /// Sends every nudge, ten to a request. Each has its own de-duplication
@@ -76,41 +100,56 @@ impl DeliveryQueue {
     /// the same ids, so SQS keeps one copy if the first did arrive.
     pub async fn send(&self, nudges: &[Nudge]) -> anyhow::Result<()> {
         for chunk in nudges.chunks(BATCH) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (i, nudge) in chunk.iter().enumerate() {
-                entries.push(
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(serde_json::to_string(nudge)?)
-                        .message_group_id(nudge.group())
-                        .message_deduplication_id(secret::random_token())
-                        .build()?,
-                );
-            }
-            if let Err(first) = self.send_batch(entries.clone()).await {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, nudge)| {
+                    json!({
+                        "Id": i.to_string(),
+                        "MessageBody": json!(nudge).to_string(),
+                        "MessageGroupId": nudge.group(),
+                        "MessageDeduplicationId": secret::random_token(),
+                    })
+                })
+                .collect();
+            let body = Bytes::from(json!({"QueueUrl": self.url, "Entries": entries}).to_string());
+            if let Err(first) = self.send_batch(body.clone()).await {
                 tracing::info!(error = format!("{first:#}"), "nudge sent again");
-                self.send_batch(entries).await?;
+                self.send_batch(body).await?;
             }
         }
         Ok(())
     }
 
-    async fn send_batch(&self, entries: Vec<SendMessageBatchRequestEntry>) -> anyhow::Result<()> {
-        let sending = self
-            .client
-            .send_message_batch()
-            .queue_url(&self.url)
-            .set_entries(Some(entries))
-            .send();
-        let sent = tokio::time::timeout(NUDGE_TIMEOUT, sending)
+    /// One `SendMessageBatch` in SQS's JSON protocol.
+    async fn send_batch(&self, body: Bytes) -> anyhow::Result<()> {
+        let answer = self
+            .http
+            .send(
+                Method::POST,
+                &format!("{}/", self.endpoint),
+                &[
+                    ("content-type", "application/x-amz-json-1.0"),
+                    ("x-amz-target", "AmazonSQS.SendMessageBatch"),
+                ],
+                body,
+                NUDGE_TIMEOUT,
+            )
             .await
-            .map_err(|_| anyhow::anyhow!("the delivery queue did not answer in {NUDGE_TIMEOUT:?}"))?
-            .map_err(|err| anyhow::anyhow!(DisplayErrorContext(err).to_string()))?;
-        if let Some(failed) = sent.failed().first() {
+            .map_err(|err| anyhow::anyhow!("the delivery queue did not answer: {err:#}"))?;
+        anyhow::ensure!(
+            answer.status.is_success(),
+            "the delivery queue answered {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body).trim()
+        );
+        let answer: BatchAnswer =
+            serde_json::from_slice(&answer.body).context("the delivery queue's answer")?;
+        if let Some(refused) = answer.failed.first() {
             anyhow::bail!(
                 "the delivery queue refused a nudge: {} {}",
-                failed.code(),
-                failed.message().unwrap_or_default()
+                refused.code,
+                refused.message
             );
         }
         Ok(())
