@@ -74,7 +74,7 @@ impl Realtime {
     }
 
     pub fn delivery_queue(&self) -> DeliveryQueue {
-        delivery_queue(self.gateway)
+        delivery_queue(self.gateway, DELIVERY_QUEUE)
     }
 
     pub fn websocket_url(&self) -> String {
@@ -88,9 +88,23 @@ impl Realtime {
     }
 }
 
-/// The delivery queue served by the gateway at `gateway`.
-pub fn delivery_queue(gateway: SocketAddr) -> DeliveryQueue {
-    api_tests::websocket::delivery_queue(gateway, DELIVERY_QUEUE)
+/// A queue of the gateway that no fan-out takes from.
+pub const HELD_QUEUE: &str = "held.fifo";
+
+/// The queue `name` served by the gateway at `gateway`.
+pub fn delivery_queue(gateway: SocketAddr, name: &str) -> DeliveryQueue {
+    api_tests::websocket::delivery_queue(gateway, name)
+}
+
+/// Creates [`HELD_QUEUE`] at the gateway.
+pub async fn create_held_queue(gateway: SocketAddr) -> anyhow::Result<()> {
+    local_gateway::event_source::client(&format!("http://{gateway}"))
+        .create_queue()
+        .queue_name(HELD_QUEUE)
+        .send()
+        .await
+        .map_err(|err| anyhow::anyhow!("{err:?}"))?;
+    Ok(())
 }
 
 /// Waits until the gateway has reported every closed connection to the
@@ -189,6 +203,10 @@ pub struct Latency {
     pub answer_ms: Vec<f64>,
     /// The same sends' answer times with nobody connected.
     pub quiet_answer_ms: Vec<f64>,
+    /// The same sends' answer times with everyone connected, nudging a
+    /// queue that nothing takes from: the nudge's own cost, without a
+    /// fan-out running on the same cores.
+    pub held_answer_ms: Vec<f64>,
     /// Message events that came at or below a version the connection had
     /// already seen.
     pub out_of_order: u64,

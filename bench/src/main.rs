@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use api_tests::runtime_api::{LambdaProcess, Outcome};
+use api_tests::websocket::DELIVERY_QUEUE;
 use api_tests::{Gateway, count_statements, test_config};
 use serde_json::{Value, json};
 use shared::config::Config;
@@ -294,7 +295,11 @@ async fn spawn_server(gateway: Option<SocketAddr>) -> anyhow::Result<tokio::proc
 /// listeners run on this process's main runtime; a send made there would
 /// wait behind their tasks for every step after its nudge, which the
 /// function in the cloud does not.
-async fn sender_apart<T, F, Fut>(gateway: SocketAddr, sends: F) -> anyhow::Result<T>
+async fn sender_apart<T, F, Fut>(
+    gateway: SocketAddr,
+    queue: &'static str,
+    sends: F,
+) -> anyhow::Result<T>
 where
     T: Send + 'static,
     F: FnOnce(AppState) -> Fut + Send + 'static,
@@ -308,7 +313,7 @@ where
                 let mut config = config(1);
                 config.websocket_url = Some(format!("ws://{gateway}/"));
                 let state = AppState::new(config, pool(1).await?)
-                    .with_delivery(delivery::delivery_queue(gateway));
+                    .with_delivery(delivery::delivery_queue(gateway, queue));
                 sends(state).await
             })
     })
@@ -796,7 +801,8 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         data.room_listeners.len() + 1
     );
     let room = room_send.clone();
-    let quiet_answers = sender_apart(realtime.gateway, move |state| async move {
+    let room_held = room_send.clone();
+    let quiet_answers = sender_apart(realtime.gateway, DELIVERY_QUEUE, move |state| async move {
         let gateway = Gateway::new();
         let (g, s, r) = (&gateway, &state, &room);
         delivery::answer_times(DELIVERY_SENDS, move || async move {
@@ -825,7 +831,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     }
     drop(frames_in);
     let connections = data.room_listeners.len() * ROOM_CONNECTIONS_EACH;
-    let mut latency = sender_apart(realtime.gateway, move |state| async move {
+    let mut latency = sender_apart(realtime.gateway, DELIVERY_QUEUE, move |state| async move {
         let gateway = Gateway::new();
         let (g, s, r) = (&gateway, &state, &room_send);
         delivery::measure(
@@ -842,6 +848,27 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         )
         .await
     })
+    .await?;
+    // The same sends with everyone still connected, nudging a queue nothing
+    // takes from: what is left of the difference is the nudge itself.
+    delivery::create_held_queue(realtime.gateway).await?;
+    let room = room_held.clone();
+    latency.held_answer_ms = sender_apart(
+        realtime.gateway,
+        delivery::HELD_QUEUE,
+        move |state| async move {
+            let gateway = Gateway::new();
+            let (g, s, r) = (&gateway, &state, &room);
+            delivery::answer_times(DELIVERY_SENDS, move || async move {
+                let (status, body, _) = in_process(g, s, r).await;
+                if status != 201 {
+                    bail!("a send nudging the held queue answered {status}: {body}");
+                }
+                Ok(())
+            })
+            .await
+        },
+    )
     .await?;
     listening.iter().for_each(JoinHandle::abort);
     latency.quiet_answer_ms = quiet_answers;

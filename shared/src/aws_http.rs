@@ -7,10 +7,10 @@
 //! (docs/DECISIONS.md, "One crypto provider").
 //!
 //! A nudge of the delivery queue and a Management API post run once per
-//! change and once per connection and event; through the SDK's client each
-//! took about three times the CPU of the same request signed with
-//! `aws-sigv4` (the SDK's own signer) and sent over hyper
-//! (docs/DECISIONS.md, "Delivery requests without the SDK's client").
+//! change and once per connection and event, so they are signed here with
+//! `aws-sigv4` (the SDK's own signer) and sent over hyper, at a fraction of
+//! the SDK client's CPU (docs/DECISIONS.md, "Delivery requests without the
+//! SDK's client").
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
