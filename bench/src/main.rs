@@ -119,7 +119,7 @@ async fn serve() -> anyhow::Result<()> {
     // at this address.
     if let Ok(gateway) = std::env::var("BENCH_GATEWAY") {
         let gateway = gateway.parse().context("BENCH_GATEWAY")?;
-        state = state.with_delivery(delivery::delivery_queue(gateway));
+        state = state.with_delivery(delivery::delivery_queue(gateway, DELIVERY_QUEUE));
     }
     server::serve(state, ([127, 0, 0, 1], port).into()).await
 }
