@@ -320,6 +320,28 @@ where
     .await?
 }
 
+/// The answer times of [`DELIVERY_SENDS`] sends of `send`, one after
+/// another, from an instance apart ([`sender_apart`]) that nudges `queue`.
+async fn answer_times_apart(
+    gateway: SocketAddr,
+    queue: &'static str,
+    send: Request,
+) -> anyhow::Result<Vec<f64>> {
+    sender_apart(gateway, queue, move |state| async move {
+        let router = Gateway::new();
+        let (g, s, r) = (&router, &state, &send);
+        delivery::answer_times(DELIVERY_SENDS, move || async move {
+            let (status, body, _) = in_process(g, s, r).await;
+            if status != 201 {
+                bail!("a send to the room answered {status}: {body}");
+            }
+            Ok(())
+        })
+        .await
+    })
+    .await
+}
+
 /// A ticket URL for `user_id`, from the tickets route.
 async fn ticket_url(gateway: &Gateway, state: &AppState, user_id: i64) -> anyhow::Result<String> {
     let request = Request {
@@ -800,21 +822,8 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         "a conversation of {} members, nobody connected...",
         data.room_listeners.len() + 1
     );
-    let room = room_send.clone();
-    let room_held = room_send.clone();
-    let quiet_answers = sender_apart(realtime.gateway, DELIVERY_QUEUE, move |state| async move {
-        let gateway = Gateway::new();
-        let (g, s, r) = (&gateway, &state, &room);
-        delivery::answer_times(DELIVERY_SENDS, move || async move {
-            let (status, body, _) = in_process(g, s, r).await;
-            if status != 201 {
-                bail!("a send to the room answered {status}: {body}");
-            }
-            Ok(())
-        })
-        .await
-    })
-    .await?;
+    let quiet_answers =
+        answer_times_apart(realtime.gateway, DELIVERY_QUEUE, room_send.clone()).await?;
     eprintln!(
         "delivery to {} connections...",
         data.room_listeners.len() * ROOM_CONNECTIONS_EACH
@@ -831,9 +840,10 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     }
     drop(frames_in);
     let connections = data.room_listeners.len() * ROOM_CONNECTIONS_EACH;
+    let room = room_send.clone();
     let mut latency = sender_apart(realtime.gateway, DELIVERY_QUEUE, move |state| async move {
         let gateway = Gateway::new();
-        let (g, s, r) = (&gateway, &state, &room_send);
+        let (g, s, r) = (&gateway, &state, &room);
         delivery::measure(
             DELIVERY_SENDS,
             connections,
@@ -852,24 +862,8 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     // The same sends with everyone still connected, nudging a queue nothing
     // takes from: what is left of the difference is the nudge itself.
     delivery::create_held_queue(realtime.gateway).await?;
-    let room = room_held.clone();
-    latency.held_answer_ms = sender_apart(
-        realtime.gateway,
-        delivery::HELD_QUEUE,
-        move |state| async move {
-            let gateway = Gateway::new();
-            let (g, s, r) = (&gateway, &state, &room);
-            delivery::answer_times(DELIVERY_SENDS, move || async move {
-                let (status, body, _) = in_process(g, s, r).await;
-                if status != 201 {
-                    bail!("a send nudging the held queue answered {status}: {body}");
-                }
-                Ok(())
-            })
-            .await
-        },
-    )
-    .await?;
+    latency.held_answer_ms =
+        answer_times_apart(realtime.gateway, delivery::HELD_QUEUE, room_send).await?;
     listening.iter().for_each(JoinHandle::abort);
     latency.quiet_answer_ms = quiet_answers;
     latency.out_of_order = out_of_order.load(Ordering::Relaxed);
