@@ -12,7 +12,6 @@
 //! the SDK client's CPU (docs/DECISIONS.md, "Delivery requests without the
 //! SDK's client").
 
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -31,18 +30,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// One client per process for the SDK's clients: its connection pool serves
-/// every SDK client that is given it. Trusted roots are the system's, loaded
-/// on first use.
+/// An HTTP client for one SDK client, with a connection pool of its own:
+/// pooled connections belong to the runtime that opened them, and a process
+/// may run several (the tests do), so no pool is shared across clients.
+/// Trusted roots are the system's, loaded on first use.
 pub fn client() -> SharedHttpClient {
-    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build_https()
-        })
-        .clone()
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The most of an AWS answer that is read: the delivery path's answers are
