@@ -203,6 +203,10 @@ pub struct Latency {
     pub answer_ms: Vec<f64>,
     /// The same sends' answer times with nobody connected.
     pub quiet_answer_ms: Vec<f64>,
+    /// Answer times of sends into a conversation of the same size that
+    /// nobody listens to, each right after a listened send's last frame:
+    /// the same send under the same conditions, without listeners.
+    pub quiet_beside_ms: Vec<f64>,
     /// The same sends' answer times with everyone connected, nudging a
     /// queue that nothing takes from: the nudge's own cost, without a
     /// fan-out running on the same cores.
@@ -220,16 +224,20 @@ fn signed_ms(later: Instant, earlier: Instant) -> f64 {
 }
 
 /// Sends `sends` messages one after the other with `send` (which answers the
-/// new message's id) and waits after each for its frame at every listener.
-pub async fn measure<F, Fut>(
+/// new message's id), waits after each for its frame at every listener, and
+/// then times one `quiet_send` into a conversation nobody listens to.
+pub async fn measure<F, Fut, Q, QFut>(
     sends: usize,
     listeners: usize,
     frames: &mut mpsc::UnboundedReceiver<(i64, Instant)>,
     mut send: F,
+    mut quiet_send: Q,
 ) -> anyhow::Result<Latency>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<i64>>,
+    Q: FnMut() -> QFut,
+    QFut: Future<Output = anyhow::Result<()>>,
 {
     let mut latency = Latency {
         sends,
@@ -254,6 +262,11 @@ where
         latency.after_answer_ms.push(signed_ms(last, answered));
         latency.from_start_ms.push(signed_ms(last, started));
         latency.answer_ms.push(signed_ms(answered, started));
+        let quiet_started = Instant::now();
+        quiet_send().await?;
+        latency
+            .quiet_beside_ms
+            .push(signed_ms(Instant::now(), quiet_started));
     }
     Ok(latency)
 }

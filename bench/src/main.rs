@@ -841,9 +841,13 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     drop(frames_in);
     let connections = data.room_listeners.len() * ROOM_CONNECTIONS_EACH;
     let room = room_send.clone();
+    let quiet_room = Request {
+        path: format!("/api/conversations/{}/messages", data.quiet_room),
+        ..room_send.clone()
+    };
     let mut latency = sender_apart(realtime.gateway, DELIVERY_QUEUE, move |state| async move {
         let gateway = Gateway::new();
-        let (g, s, r) = (&gateway, &state, &room);
+        let (g, s, r, q) = (&gateway, &state, &room, &quiet_room);
         delivery::measure(
             DELIVERY_SENDS,
             connections,
@@ -854,6 +858,13 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
                     bail!("a send to the listeners answered {status}: {body}");
                 }
                 body["id"].as_i64().context("the message id")
+            },
+            move || async move {
+                let (status, body, _) = in_process(g, s, q).await;
+                if status != 201 {
+                    bail!("a send to the quiet room answered {status}: {body}");
+                }
+                Ok(())
             },
         )
         .await

@@ -466,18 +466,22 @@ impl Report {
             quantile(&latency.answer_ms, 0.5),
             quantile(&latency.answer_ms, 0.99),
         );
-        let (ratio50, ratio99) = (heard50 / quiet50, heard99 / quiet99);
+        let (beside50, beside99) = (
+            quantile(&latency.quiet_beside_ms, 0.5),
+            quantile(&latency.quiet_beside_ms, 0.99),
+        );
+        let (ratio50, ratio99) = (heard50 / beside50, heard99 / beside99);
         let (held50, held99) = (
             quantile(&latency.held_answer_ms, 0.5),
             quantile(&latency.held_answer_ms, 0.99),
         );
         writeln!(
             md,
-            "| a send into a conversation of 1,000 members with {} connections open answers within 1.2× of the same send with nobody connected (p50, p99; {} sends each) | p50 {heard50:.2} vs {quiet50:.2} ms ({ratio50:.2}×), p99 {heard99:.2} vs {quiet99:.2} ms ({ratio99:.2}×); with no fan-out running beside it (nudging a queue nothing takes from) p50 {held50:.2} ms ({:.2}×), p99 {held99:.2} ms ({:.2}×) | {} |",
+            "| a send into a conversation of 1,000 members with {} connections open answers within 1.2× of the same send into a conversation of 1,000 that nobody listens to, sent between them (p50, p99; {} sends each) | p50 {heard50:.2} vs {beside50:.2} ms ({ratio50:.2}×), p99 {heard99:.2} vs {beside99:.2} ms ({ratio99:.2}×); against the sends before anyone connected p50 {quiet50:.2} ms ({:.2}×), p99 {quiet99:.2} ms ({:.2}×); with no fan-out running beside it (nudging a queue nothing takes from) p50 {held50:.2} ms, p99 {held99:.2} ms | {} |",
             latency.listeners,
             latency.sends,
-            held50 / quiet50,
-            held99 / quiet99,
+            heard50 / quiet50,
+            heard99 / quiet99,
             mark(ratio50 <= 1.2 && ratio99 <= 1.2)
         )?;
         let last99 = quantile(&latency.after_answer_ms, 0.99);
@@ -578,7 +582,9 @@ impl Report {
              whose 999 others each have two connections open ({} connections); the send handler runs in-process with \
              delivery on, as one instance (a connection of its own, a thread and runtime of its own, apart from the \
              gateway and the listeners this process also hosts, as a Lambda instance is a process of its own). Time from the send's answer to the frame at the last of the connections, and from the start \
-             of the send; the same sends' answer times with nobody connected, with everyone connected, and with everyone \
+             of the send; the same sends' answer times with nobody connected (before the listeners connect), with everyone \
+             connected, with each of those followed by a send into another conversation of 1,000 members that nobody \
+             listens to (the same send under the same conditions, without listeners), and with everyone \
              connected but the nudges sent to a queue that no fan-out takes from (the nudge's own cost, without the \
              fan-out's passes, the gateway's posts and the listeners on the same 2 cores).\n",
             l.listeners, l.sends, l.listeners
@@ -590,6 +596,10 @@ impl Report {
             ("last frame, from the send's start", &l.from_start_ms),
             ("the answer, nobody connected", &l.quiet_answer_ms),
             ("the answer, everyone connected", &l.answer_ms),
+            (
+                "the answer in a conversation of 1,000 nobody listens to, between those",
+                &l.quiet_beside_ms,
+            ),
             (
                 "the answer, everyone connected, nudging a queue no fan-out takes from",
                 &l.held_answer_ms,

@@ -25,9 +25,12 @@ pub struct DataSet {
     pub spread_conversations: Vec<i64>,
     /// The two listeners of each spread conversation, 64 in all.
     pub spread_listeners: Vec<User>,
-    /// The pager and 100 listeners.
+    /// The pager and 999 listeners.
     pub room: i64,
     pub room_listeners: Vec<User>,
+    /// The pager and 999 others who never connect: the room's send into a
+    /// conversation of the same size that nobody listens to.
+    pub quiet_room: i64,
     /// Member of 1,000 conversations of 2 participants with 3 messages each.
     pub busy: User,
     /// Member of 50 of the search corpus's 1,000 conversations.
@@ -193,6 +196,15 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
         .chain(room_listeners.iter().map(|u| u.id))
         .collect();
     let room = insert_conversation(pool, pager.id, &room_members, base).await?;
+    let mut quiet_members = vec![pager.id];
+    for n in 0..ROOM_LISTENERS {
+        quiet_members.push(
+            insert_user(pool, &format!("quiet-{n}"), &hash, base)
+                .await?
+                .id,
+        );
+    }
+    let quiet_room = insert_conversation(pool, pager.id, &quiet_members, base).await?;
     let busy = insert_user(pool, "busy", &hash, base).await?;
     for n in 0..BUSY_CONVERSATIONS {
         let at = base + TimeDelta::seconds(n);
@@ -223,6 +235,7 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
         spread_listeners,
         room,
         room_listeners,
+        quiet_room,
         busy,
         searcher,
     })
