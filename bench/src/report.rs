@@ -477,12 +477,12 @@ impl Report {
         );
         writeln!(
             md,
-            "| a send into a conversation of 1,000 members with {} connections open answers within 1.2× of the same send into a conversation of 1,000 that nobody listens to, sent between them (p50, p99; {} sends each) | p50 {heard50:.2} vs {beside50:.2} ms ({ratio50:.2}×), p99 {heard99:.2} vs {beside99:.2} ms ({ratio99:.2}×); against the sends before anyone connected p50 {quiet50:.2} ms ({:.2}×), p99 {quiet99:.2} ms ({:.2}×); with no fan-out running beside it (nudging a queue nothing takes from) p50 {held50:.2} ms, p99 {held99:.2} ms | {} |",
+            "| a send into a conversation of 1,000 members with {} connections open answers within 1.2× of the same send into a conversation nobody listens to: both the sends into a conversation of 1,000 that nobody listens to, sent between them, and the sends before anyone connected (p50, p99; {} sends each) | p50 {heard50:.2} vs {beside50:.2} ms ({ratio50:.2}×), p99 {heard99:.2} vs {beside99:.2} ms ({ratio99:.2}×); against the sends before anyone connected p50 {quiet50:.2} ms ({:.2}×), p99 {quiet99:.2} ms ({:.2}×); with no fan-out running beside it (nudging a queue nothing takes from) p50 {held50:.2} ms, p99 {held99:.2} ms | {} |",
             latency.listeners,
             latency.sends,
             heard50 / quiet50,
             heard99 / quiet99,
-            mark(ratio50 <= 1.2 && ratio99 <= 1.2)
+            mark(ratio50.max(heard50 / quiet50) <= 1.2 && ratio99.max(heard99 / quiet99) <= 1.2)
         )?;
         let last99 = quantile(&latency.after_answer_ms, 0.99);
         writeln!(
