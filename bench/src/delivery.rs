@@ -74,7 +74,7 @@ impl Realtime {
     }
 
     pub fn delivery_queue(&self) -> DeliveryQueue {
-        delivery_queue(self.gateway, DELIVERY_QUEUE)
+        api_tests::websocket::delivery_queue(self.gateway, DELIVERY_QUEUE)
     }
 
     pub fn websocket_url(&self) -> String {
@@ -90,11 +90,6 @@ impl Realtime {
 
 /// A queue of the gateway that no fan-out takes from.
 pub const HELD_QUEUE: &str = "held.fifo";
-
-/// The queue `name` served by the gateway at `gateway`.
-pub fn delivery_queue(gateway: SocketAddr, name: &str) -> DeliveryQueue {
-    api_tests::websocket::delivery_queue(gateway, name)
-}
 
 /// Creates [`HELD_QUEUE`] at the gateway.
 pub async fn create_held_queue(gateway: SocketAddr) -> anyhow::Result<()> {

@@ -119,7 +119,10 @@ async fn serve() -> anyhow::Result<()> {
     // at this address.
     if let Ok(gateway) = std::env::var("BENCH_GATEWAY") {
         let gateway = gateway.parse().context("BENCH_GATEWAY")?;
-        state = state.with_delivery(delivery::delivery_queue(gateway, DELIVERY_QUEUE));
+        state = state.with_delivery(api_tests::websocket::delivery_queue(
+            gateway,
+            DELIVERY_QUEUE,
+        ));
     }
     server::serve(state, ([127, 0, 0, 1], port).into()).await
 }
@@ -313,7 +316,7 @@ where
                 let mut config = config(1);
                 config.websocket_url = Some(format!("ws://{gateway}/"));
                 let state = AppState::new(config, pool(1).await?)
-                    .with_delivery(delivery::delivery_queue(gateway, queue));
+                    .with_delivery(api_tests::websocket::delivery_queue(gateway, queue));
                 sends(state).await
             })
     })

@@ -29,6 +29,15 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+
+/// What AWS URLs encode: everything but RFC 3986's unreserved characters,
+/// in a path segment (an S3 key's, a connection id) or a query value.
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// An HTTP client for one SDK client, with a connection pool of its own:
 /// pooled connections belong to the runtime that opened them, and a process

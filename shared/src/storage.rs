@@ -26,9 +26,10 @@ use aws_sigv4::sign::v4;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use serde::Serialize;
 
+use crate::aws_http::UNRESERVED;
 use crate::config::StorageConfig;
 
 /// An upload form stays valid this long.
@@ -38,13 +39,6 @@ pub const DOWNLOAD_EXPIRES_IN: Duration = Duration::from_secs(3600);
 /// Shown inline; every other type downloads as a file, so that no stored
 /// page or script runs in the browser from the bucket's origin.
 const INLINE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
-
-/// Unreserved characters stay as they are in a key or query value (RFC 3986).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// The bucket, with the credentials that sign for it.
 pub struct ObjectStore {
@@ -192,7 +186,7 @@ impl ObjectStore {
         if !INLINE_TYPES.contains(&content_type) {
             let disposition = content_disposition(filename);
             url.push_str("?response-content-disposition=");
-            url.extend(utf8_percent_encode(&disposition, QUERY_VALUE).map(str::to_string));
+            url.extend(utf8_percent_encode(&disposition, UNRESERVED).map(str::to_string));
         }
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;
@@ -220,7 +214,7 @@ impl ObjectStore {
             url.push(separator);
             url.push_str(name);
             url.push('=');
-            url.extend(utf8_percent_encode(value, QUERY_VALUE).map(str::to_string));
+            url.extend(utf8_percent_encode(value, UNRESERVED).map(str::to_string));
             separator = '&';
         }
         Ok(url)
@@ -261,7 +255,7 @@ impl ObjectStore {
 /// Each segment of the key percent-encoded, its slashes kept.
 fn encode_key(key: &str) -> String {
     key.split('/')
-        .map(|segment| utf8_percent_encode(segment, QUERY_VALUE).to_string())
+        .map(|segment| utf8_percent_encode(segment, UNRESERVED).to_string())
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -281,7 +275,7 @@ fn content_disposition(filename: &str) -> String {
         .collect();
     format!(
         "attachment; filename=\"{plain}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(filename, QUERY_VALUE)
+        utf8_percent_encode(filename, UNRESERVED)
     )
 }
 

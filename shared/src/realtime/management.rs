@@ -5,20 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
-use crate::aws_http::{Answer, SignedHttp};
+use crate::aws_http::{Answer, SignedHttp, UNRESERVED};
 
 /// A post that has not answered in this time is given up and counted failed.
 const POST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A connection id is one path segment: everything but RFC 3986's
-/// unreserved characters is percent-encoded, as the SDK encodes it.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// What became of one post.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +49,8 @@ impl ManagementApi {
         format!(
             "{}/@connections/{}",
             self.endpoint,
-            utf8_percent_encode(connection_id, PATH_SEGMENT)
+            // One path segment, encoded as the SDK encodes it.
+            utf8_percent_encode(connection_id, UNRESERVED)
         )
     }
 
