@@ -22,6 +22,7 @@ use crate::realtime::{DeliveryQueue, ManagementApi};
 use crate::request_log::RequestLog;
 use crate::router::{Endpoint, PathParams, Router};
 use crate::storage::ObjectStore;
+use crate::store::messages::Message;
 use crate::store::users::{self, User};
 use crate::{cloud_secrets, cors, db, request};
 
@@ -182,6 +183,20 @@ impl RequestCtx {
                 crate::realtime::announce(conn, &queue, conversation_id, version, per_shard).await
             }
             Err(err) => tracing::warn!(conversation_id, error = %err, "delivery not nudged"),
+        }
+    }
+
+    /// Nudges delivery of a send (see [`crate::realtime::announce_from`]).
+    pub async fn announce_sent(&self, message: &Message, participant_count: i32) {
+        if let Some(queue) = self.state.delivery.as_deref() {
+            crate::realtime::announce_from(
+                queue,
+                message.conversation_id,
+                message.version - 1,
+                participant_count,
+                self.state.config.delivery_users_per_shard,
+            )
+            .await;
         }
     }
 }

@@ -179,3 +179,98 @@ async fn concurrent_sends_with_and_without_client_ids_store_each_once_in_order(p
         (1..=24).collect::<Vec<i64>>()
     );
 }
+
+/// The send_message procedure rolls its transaction back on any error, so a
+/// send that fails after taking the conversation's lock (here: a lock wait
+/// that runs out on the replied-to message, held by another transaction)
+/// leaves neither the lock nor its half-made message behind, even on a
+/// server that keeps the transaction open after a lock-wait timeout.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_send_that_fails_inside_the_procedure_releases_the_conversation(pool: MySqlPool) {
+    use shared::domain::MessageBody;
+    use shared::store::messages::{self, Draft};
+    use shared::store::users::find_signed_in;
+    use sqlx::Connection;
+
+    let app = TestApp::new(pool.clone());
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let id = app.conversation(&alice, &[&bob]).await;
+    let first = app.say(&alice, id, "first").await;
+
+    let mut holder = pool.acquire().await.unwrap();
+    let mut held = holder.begin().await.unwrap();
+    sqlx::query("SELECT id FROM messages WHERE id = ? FOR UPDATE")
+        .bind(first)
+        .execute(&mut *held)
+        .await
+        .unwrap();
+
+    let mut failing = pool.acquire().await.unwrap();
+    sqlx::query("SET SESSION innodb_lock_wait_timeout = 1")
+        .execute(&mut *failing)
+        .await
+        .unwrap();
+    let sender = find_signed_in(&mut failing, bob.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let body = MessageBody::parse("a reply that waits".into()).unwrap();
+    let draft = Draft {
+        reply_to: Some(first),
+        ..Draft::new(&body)
+    };
+    let failed = messages::send(&mut failing, id, &sender, draft, shared::time::now()).await;
+    let err = failed
+        .err()
+        .expect("the reply's count waits past the timeout");
+    assert!(err.to_string().contains("Lock wait timeout"), "{err}");
+    held.rollback().await.unwrap();
+
+    // Another send of the conversation, waiting at most a second for its
+    // lock, goes through at once; the failed reply left nothing behind.
+    let mut other = pool.acquire().await.unwrap();
+    sqlx::query("SET SESSION innodb_lock_wait_timeout = 1")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let body = MessageBody::parse("after".into()).unwrap();
+    let sent = messages::send(
+        &mut other,
+        id,
+        &sender,
+        Draft::new(&body),
+        shared::time::now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(sent, messages::Sent::Created { .. }));
+    let (stored, reply_count): (i64, i32) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM messages WHERE conversation_id = ?), \
+                (SELECT reply_count FROM messages WHERE id = ?)",
+    )
+    .bind(id)
+    .bind(first)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((stored, reply_count), (2, 0));
+    // The failed connection is usable and outside any transaction: what it
+    // sends now is seen by others.
+    let body = MessageBody::parse("again".into()).unwrap();
+    messages::send(
+        &mut failing,
+        id,
+        &sender,
+        Draft::new(&body),
+        shared::time::now(),
+    )
+    .await
+    .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = ?")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 3);
+}

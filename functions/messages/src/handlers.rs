@@ -140,8 +140,11 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
     };
     let sent = messages::send(conn, conversation_id, &sender, draft, now).await?;
     match sent {
-        Sent::Created(message) => {
-            ctx.announce(conversation_id, Some(message.version)).await;
+        Sent::Created {
+            message,
+            participant_count,
+        } => {
+            ctx.announce_sent(&message, participant_count).await;
             Ok(respond::created(&message))
         }
         Sent::Repeated(message) => {

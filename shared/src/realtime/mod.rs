@@ -70,12 +70,16 @@ pub fn shards_for(participants: i64, users_per_shard: u32) -> i64 {
 }
 
 /// After a change of a conversation has committed: nudges every delivery
-/// shard of the conversation, unless nobody can receive anything of it.
-/// `version` is the change's own, when it is in the log. Read after the
-/// commit, so a connection opened later catches up by `version` instead.
-/// Never fails its caller: the change has committed, and a client that
-/// misses its event catches up by `version` (or the sweep nudges again); a
-/// failure is logged.
+/// shard of the conversation. `version` is the change's own, when it is in
+/// the log; the conversation's size and last version are read after the
+/// commit. Never fails its caller: the change has committed, and a client
+/// that misses its event catches up by `version` (or the sweep nudges
+/// again); a failure is logged.
+///
+/// Whether anybody listens is not asked here: the fan-out's pass finds out
+/// off the request path, so a change costs the same whoever listens (that
+/// question is a join of participants with connections, slowest for a large
+/// group nobody listens to).
 pub async fn announce(
     conn: &mut MySqlConnection,
     queue: &DeliveryQueue,
@@ -83,30 +87,36 @@ pub async fn announce(
     version: Option<i64>,
     users_per_shard: u32,
 ) {
-    if let Err(err) = nudge_shards(conn, queue, conversation_id, version, users_per_shard).await {
-        tracing::warn!(
-            conversation_id,
-            error = format!("{err:#}"),
-            "delivery not nudged"
-        );
-    }
+    let audience = match delivery::audience(conn, conversation_id).await {
+        Ok(Some(audience)) => audience,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(conversation_id, error = %err, "delivery not nudged");
+            return;
+        }
+    };
+    let since = version.map_or(audience.last_version, |v| v - 1);
+    announce_from(
+        queue,
+        conversation_id,
+        since,
+        audience.participant_count,
+        users_per_shard,
+    )
+    .await;
 }
 
-async fn nudge_shards(
-    conn: &mut MySqlConnection,
+/// As [`announce`], for a change that read its conversation's size under
+/// the conversation's lock (a send): no statement of its own. Delivery
+/// starts after `since`.
+pub async fn announce_from(
     queue: &DeliveryQueue,
     conversation_id: i64,
-    version: Option<i64>,
+    since: i64,
+    participant_count: i32,
     users_per_shard: u32,
-) -> anyhow::Result<()> {
-    let Some(audience) = delivery::audience(conn, conversation_id).await? else {
-        return Ok(());
-    };
-    if !audience.listening {
-        return Ok(());
-    }
-    let since = version.map_or(audience.last_version, |v| v - 1);
-    let shards = shards_for(i64::from(audience.participant_count), users_per_shard);
+) {
+    let shards = shards_for(i64::from(participant_count), users_per_shard);
     let nudges: Vec<Nudge> = (0..shards)
         .map(|shard| Nudge {
             conversation_id,
@@ -115,7 +125,13 @@ async fn nudge_shards(
             since,
         })
         .collect();
-    queue.send(&nudges).await
+    if let Err(err) = queue.send(&nudges).await {
+        tracing::warn!(
+            conversation_id,
+            error = format!("{err:#}"),
+            "delivery not nudged"
+        );
+    }
 }
 
 /// Closes connections through the Management API and forgets them; the

@@ -1,9 +1,7 @@
 //! The sweep: every shard whose delivery is overdue is nudged again. A change
 //! whose nudge never reached the queue (the queue unreachable, the request
 //! cut off after its commit) is then still pushed, within the sweep's
-//! interval, instead of only with the conversation's next change. A shard
-//! that lagged only because nobody was listening catches up in one pass that
-//! posts nothing.
+//! interval, instead of only with the conversation's next change.
 
 use chrono::TimeDelta;
 use sqlx::MySqlConnection;

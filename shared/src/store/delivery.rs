@@ -10,9 +10,6 @@ use sqlx::{FromRow, MySqlConnection, QueryBuilder};
 pub struct Audience {
     pub participant_count: i32,
     pub last_version: i64,
-    /// Some participant has a connection open, or an event waits in the
-    /// outbox (a removed user's `conversation.left`).
-    pub listening: bool,
 }
 
 /// Read after the change has committed: a connection opened later catches
@@ -21,18 +18,10 @@ pub async fn audience(
     conn: &mut MySqlConnection,
     conversation_id: i64,
 ) -> Result<Option<Audience>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.participant_count, c.last_version, \
-                (EXISTS (SELECT 1 FROM conversation_participants p \
-                           JOIN realtime_connections rc ON rc.user_id = p.user_id \
-                          WHERE p.conversation_id = c.id) \
-                 OR EXISTS (SELECT 1 FROM realtime_outbox o WHERE o.conversation_id = c.id)) \
-                AS listening \
-           FROM conversations c WHERE c.id = ?",
-    )
-    .bind(conversation_id)
-    .fetch_optional(&mut *conn)
-    .await
+    sqlx::query_as("SELECT participant_count, last_version FROM conversations WHERE id = ?")
+        .bind(conversation_id)
+        .fetch_optional(&mut *conn)
+        .await
 }
 
 /// Creates a shard's cursor if it has none, outside the pass's transaction,

@@ -113,7 +113,11 @@ macro_rules! message_columns {
 pub(crate) use message_columns;
 
 pub enum Sent {
-    Created(Message),
+    /// Stored; the conversation has `participant_count` participants.
+    Created {
+        message: Message,
+        participant_count: i32,
+    },
     /// The sender already used this `client_id` here: the stored message.
     Repeated(Message),
     /// The sender is not a participant (or the conversation does not exist).
@@ -149,6 +153,8 @@ impl<'a> Draft<'a> {
 /// sender's read marker to it and the conversation's activity forward, in one
 /// transaction; only a participant can send. A reply joins the thread of the
 /// message it answers, whose `reply_count` rises (without a new `version`).
+/// One call of the `send_message` procedure: the conversation's lock is held
+/// for no round trip of the network.
 pub async fn send(
     conn: &mut MySqlConnection,
     conversation_id: i64,
@@ -163,106 +169,86 @@ pub async fn send(
         attachments,
     } = draft;
     let body = body.map_or("", MessageBody::as_str);
-    let mut tx = conn.begin().await?;
-    let Some(locked) = lock_for_member(&mut tx, conversation_id, sender.id).await? else {
-        return Ok(Sent::NotParticipant);
-    };
-    let thread_id = match reply_to {
-        Some(answered) => {
-            let thread: Option<(Option<i64>,)> = sqlx::query_as(
-                "SELECT thread_id FROM messages WHERE id = ? AND conversation_id = ?",
-            )
-            .bind(answered)
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match thread {
-                Some((thread,)) => Some(thread.unwrap_or(answered)),
-                None => return Ok(Sent::NoSuchReplyTo),
-            }
-        }
-        None => None,
-    };
-    let (seq, version) = (locked.last_seq + 1, locked.last_version + 1);
-    let inserted = sqlx::query(
-        "INSERT INTO messages \
-           (conversation_id, sender_id, body, client_id, created_at, seq, version, reply_to, \
-            thread_id, attachments) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(conversation_id)
-    .bind(sender.id)
-    .bind(body)
-    .bind(client_id.map(ClientId::as_str))
-    .bind(now.naive_utc())
-    .bind(seq)
-    .bind(version)
-    .bind(reply_to)
-    .bind(thread_id)
-    .bind(uploads::to_column(attachments))
-    .execute(&mut *tx)
-    .await;
-    let id = match inserted {
-        Ok(result) => {
-            i64::try_from(result.last_insert_id()).map_err(|e| sqlx::Error::Decode(e.into()))?
-        }
-        // Under the conversation's lock only the idempotency key can collide.
-        Err(err) if super::is_unique_violation(&err) && client_id.is_some() => {
-            tx.rollback().await?;
-            let stored = by_client_id(
+    let upload_ids = (!attachments.is_empty()).then(|| {
+        let ids: Vec<&str> = attachments.iter().map(|a| a.id.as_str()).collect();
+        serde_json::Value::from(ids).to_string()
+    });
+    let stored: SendOutcome = sqlx::query_as("CALL send_message(?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(conversation_id)
+        .bind(sender.id)
+        .bind(body)
+        .bind(client_id.map(ClientId::as_str))
+        .bind(now.naive_utc())
+        .bind(reply_to)
+        .bind(uploads::to_column(attachments))
+        .bind(upload_ids)
+        .fetch_one(&mut *conn)
+        .await?;
+    match stored.outcome.as_str() {
+        "created" => {}
+        "repeated" => {
+            let repeated = by_client_id(
                 &mut *conn,
                 conversation_id,
                 sender.id,
                 client_id.map(ClientId::as_str),
             )
             .await?;
-            return stored.map(Sent::Repeated).ok_or(err);
+            return repeated
+                .map(Sent::Repeated)
+                .ok_or_else(|| unexpected("a repeated send without its stored message"));
         }
-        Err(err) => return Err(err),
+        "not_participant" => return Ok(Sent::NotParticipant),
+        "no_reply_to" => return Ok(Sent::NoSuchReplyTo),
+        "attachment_taken" => return Ok(Sent::AttachmentTaken),
+        other => return Err(unexpected(&format!("send_message answered {other:?}"))),
+    }
+    let (Some(id), Some(seq), Some(version), Some(participant_count)) = (
+        stored.id,
+        stored.seq,
+        stored.version,
+        stored.participant_count,
+    ) else {
+        return Err(unexpected(
+            "send_message created a message without its numbers",
+        ));
     };
-    if !attachments.is_empty() && !uploads::attach(&mut tx, id, sender.id, attachments).await? {
-        return Ok(Sent::AttachmentTaken);
-    }
-    if let Some(thread_id) = thread_id {
-        sqlx::query("UPDATE messages SET reply_count = reply_count + 1 WHERE id = ?")
-            .bind(thread_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query(
-        "UPDATE conversations c JOIN conversation_participants p \
-           ON p.conversation_id = c.id AND p.user_id = ? \
-         SET c.last_seq = ?, c.last_version = ?, \
-             c.last_activity_at = GREATEST(c.last_activity_at, ?), p.last_read_seq = ? \
-         WHERE c.id = ?",
-    )
-    .bind(sender.id)
-    .bind(seq)
-    .bind(version)
-    .bind(now.naive_utc())
-    .bind(seq)
-    .bind(conversation_id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Sent::Created(Message {
-        id,
-        conversation_id,
-        seq,
-        version,
-        sender: PublicUser::from(sender),
-        body: Some(body.to_string()),
-        client_id: client_id.map(|c| c.as_str().to_string()),
-        created_at: now,
-        edited_at: None,
-        deleted_at: None,
-        reply_to,
-        thread_id,
-        reply_count: 0,
-        reactions: Vec::new(),
-        attachments: attachments.to_vec(),
-        changed_at: None,
-    }))
+    Ok(Sent::Created {
+        message: Message {
+            id,
+            conversation_id,
+            seq,
+            version,
+            sender: PublicUser::from(sender),
+            body: Some(body.to_string()),
+            client_id: client_id.map(|c| c.as_str().to_string()),
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+            reply_to,
+            thread_id: stored.thread_id,
+            reply_count: 0,
+            reactions: Vec::new(),
+            attachments: attachments.to_vec(),
+            changed_at: None,
+        },
+        participant_count,
+    })
+}
+
+/// The one row `send_message` answers (see its migration).
+#[derive(FromRow)]
+struct SendOutcome {
+    outcome: String,
+    id: Option<i64>,
+    seq: Option<i64>,
+    version: Option<i64>,
+    thread_id: Option<i64>,
+    participant_count: Option<i32>,
+}
+
+fn unexpected(what: &str) -> sqlx::Error {
+    sqlx::Error::Protocol(what.to_string())
 }
 
 /// The caller's stored send with `client_id` in a conversation they take

@@ -125,29 +125,6 @@ pub async fn unattached(
     Ok(found)
 }
 
-/// Gives the uploads to the message, if every one is still the owner's and
-/// unattached; false (nothing changed) when another send took one first.
-pub(crate) async fn attach(
-    conn: &mut MySqlConnection,
-    message_id: i64,
-    owner_id: i64,
-    attachments: &[Attachment],
-) -> Result<bool, sqlx::Error> {
-    let mut query = QueryBuilder::new("UPDATE uploads SET message_id = ");
-    query
-        .push_bind(message_id)
-        .push(" WHERE message_id IS NULL AND owner_id = ")
-        .push_bind(owner_id)
-        .push(" AND id IN (");
-    let mut list = query.separated(", ");
-    for attachment in attachments {
-        list.push_bind(&attachment.id);
-    }
-    query.push(")");
-    let updated = query.build().execute(conn).await?;
-    Ok(updated.rows_affected() == attachments.len() as u64)
-}
-
 /// Uploads whose files are to go: attached to no message since before
 /// `unattached_before`, or attached to a message that is now a tombstone
 /// (deleted, or its sender's account erased).

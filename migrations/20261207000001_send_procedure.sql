@@ -1,0 +1,118 @@
+-- A send in one round trip. The conversation's row lock orders its changes,
+-- so every send of a conversation waits for the one before it to commit; as
+-- separate statements the lock was held over four round trips (lock, insert,
+-- counters, commit). As one procedure it is held for the time the server
+-- takes to run them, with no network in between.
+--
+-- What it does, in order: a plain read of the sender's membership (so a
+-- stranger takes no lock), the conversation's row lock with membership in the
+-- condition (a member removed since), the replied-to message's thread, the
+-- message's row, the uploads it claims, the thread's reply count, and the
+-- conversation's counters with the sender's read marker. Any error rolls the
+-- transaction back before it reaches the caller, so no lock outlives the
+-- call.
+--
+-- It answers one row: `outcome` ('created', 'repeated' when the sender's
+-- client_id is already stored here, 'not_participant', 'no_reply_to',
+-- 'attachment_taken'), and for 'created' the message's id, seq, version and
+-- thread, and the conversation's participant count (for its delivery).
+--
+-- upload_ids: a JSON array of the upload ids to claim, or NULL.
+CREATE PROCEDURE send_message(
+    IN in_conversation BIGINT,
+    IN in_sender BIGINT,
+    IN in_body TEXT CHARACTER SET utf8mb4,
+    IN in_client_id VARCHAR(64) CHARACTER SET utf8mb4,
+    IN in_created_at DATETIME(6),
+    IN in_reply_to BIGINT,
+    IN in_attachments TEXT CHARACTER SET utf8mb4,
+    IN in_upload_ids TEXT CHARACTER SET utf8mb4
+)
+MODIFIES SQL DATA
+BEGIN
+    DECLARE outcome VARCHAR(16) CHARACTER SET ascii DEFAULT 'created';
+    DECLARE new_id, new_seq, new_version, thread BIGINT DEFAULT NULL;
+    DECLARE participants INT DEFAULT NULL;
+    DECLARE upload VARCHAR(64) CHARACTER SET ascii DEFAULT NULL;
+    DECLARE uploads_named, uploads_claimed INT DEFAULT 0;
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION
+    BEGIN
+        ROLLBACK;
+        RESIGNAL;
+    END;
+
+    send: BEGIN
+        IF NOT EXISTS (SELECT 1 FROM conversation_participants p
+                        WHERE p.conversation_id = in_conversation AND p.user_id = in_sender) THEN
+            SET outcome = 'not_participant';
+            LEAVE send;
+        END IF;
+        START TRANSACTION;
+        SELECT c.last_seq + 1, c.last_version + 1, c.participant_count
+          INTO new_seq, new_version, participants
+          FROM conversations c
+         WHERE c.id = in_conversation
+           AND EXISTS (SELECT 1 FROM conversation_participants p
+                        WHERE p.conversation_id = c.id AND p.user_id = in_sender)
+           FOR UPDATE;
+        IF new_seq IS NULL THEN
+            ROLLBACK;
+            SET outcome = 'not_participant';
+            LEAVE send;
+        END IF;
+        IF in_reply_to IS NOT NULL THEN
+            SELECT COALESCE(m.thread_id, m.id) INTO thread
+              FROM messages m
+             WHERE m.id = in_reply_to AND m.conversation_id = in_conversation;
+            IF thread IS NULL THEN
+                ROLLBACK;
+                SET outcome = 'no_reply_to';
+                LEAVE send;
+            END IF;
+        END IF;
+        insert_message: BEGIN
+            -- Under the conversation's lock only the idempotency key can
+            -- collide.
+            DECLARE EXIT HANDLER FOR 1062
+            BEGIN
+                ROLLBACK;
+                SET outcome = 'repeated';
+            END;
+            INSERT INTO messages
+                (conversation_id, sender_id, body, client_id, created_at, seq, version,
+                 reply_to, thread_id, attachments)
+            VALUES
+                (in_conversation, in_sender, in_body, in_client_id, in_created_at, new_seq, new_version,
+                 in_reply_to, thread, in_attachments);
+            SET new_id = LAST_INSERT_ID();
+        END insert_message;
+        IF outcome = 'repeated' THEN
+            LEAVE send;
+        END IF;
+        SET uploads_named = COALESCE(JSON_LENGTH(in_upload_ids), 0);
+        WHILE uploads_claimed < uploads_named DO
+            SET upload = JSON_UNQUOTE(JSON_EXTRACT(in_upload_ids, CONCAT('$[', uploads_claimed, ']')));
+            UPDATE uploads u SET u.message_id = new_id
+             WHERE u.id = upload COLLATE ascii_bin AND u.owner_id = in_sender AND u.message_id IS NULL;
+            IF ROW_COUNT() <> 1 THEN
+                ROLLBACK;
+                SET outcome = 'attachment_taken';
+                LEAVE send;
+            END IF;
+            SET uploads_claimed = uploads_claimed + 1;
+        END WHILE;
+        IF thread IS NOT NULL THEN
+            UPDATE messages m SET m.reply_count = m.reply_count + 1 WHERE m.id = thread;
+        END IF;
+        UPDATE conversations c
+          JOIN conversation_participants p ON p.conversation_id = c.id AND p.user_id = in_sender
+           SET c.last_seq = new_seq, c.last_version = new_version,
+               c.last_activity_at = GREATEST(c.last_activity_at, in_created_at),
+               p.last_read_seq = new_seq
+         WHERE c.id = in_conversation;
+        COMMIT;
+    END send;
+
+    SELECT outcome, new_id AS id, new_seq AS seq, new_version AS version, thread AS thread_id,
+           participants AS participant_count;
+END
