@@ -19,9 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use api_tests::runtime_api::{LambdaProcess, Outcome};
-use api_tests::websocket::DELIVERY_QUEUE;
-use api_tests::{Gateway, count_statements, test_config};
+use harness::config::app_config;
+use harness::delivery_queue::DELIVERY_QUEUE;
+use harness::routing::Gateway;
+use harness::runtime_api::{LambdaProcess, Outcome};
+use harness::statements::count_statements;
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::pagination::PageSize;
@@ -54,7 +56,7 @@ fn server_url() -> String {
 }
 
 fn config(pool_size: u32) -> Config {
-    let mut config = test_config(std::env::temp_dir().join("bench-requests.log"));
+    let mut config = app_config(std::env::temp_dir().join("bench-requests.log"));
     config.database.url = format!("{}/{DATABASE}", server_url());
     config.database.max_connections = pool_size;
     config.tokens.secret = SECRET.as_bytes().to_vec();
@@ -112,14 +114,14 @@ async fn serve() -> anyhow::Result<()> {
     let mut state = AppState::new(config.clone(), db::pool(&config.database)?);
     // Attachments in the S3-compatible server the tests use.
     if let Some(storage) = &config.storage {
-        api_tests::storage::ensure_bucket().await;
-        state = state.with_storage(api_tests::storage::store(storage));
+        harness::storage::ensure_bucket().await;
+        state = state.with_storage(harness::storage::store(storage));
     }
     // Real-time delivery on, through the delivery queue of the local gateway
     // at this address.
     if let Ok(gateway) = std::env::var("BENCH_GATEWAY") {
         let gateway = gateway.parse().context("BENCH_GATEWAY")?;
-        state = state.with_delivery(api_tests::websocket::delivery_queue(
+        state = state.with_delivery(harness::delivery_queue::delivery_queue(
             gateway,
             DELIVERY_QUEUE,
         ));
@@ -160,12 +162,12 @@ async fn attachment_sends(
     data: &seed::DataSet,
     token: &str,
 ) -> anyhow::Result<report::AttachmentSends> {
-    api_tests::storage::ensure_bucket().await;
-    let storage = api_tests::storage::config();
+    harness::storage::ensure_bucket().await;
+    let storage = harness::storage::config();
     let state = state
         .clone()
-        .with_storage(api_tests::storage::store(&storage));
-    let store = api_tests::storage::store(&storage);
+        .with_storage(harness::storage::store(&storage));
+    let store = harness::storage::store(&storage);
     let path = format!("/api/conversations/{}/messages", data.send_conversation);
     let send = |body: Value| Request {
         method: "POST",
@@ -316,7 +318,7 @@ where
                 let mut config = config(1);
                 config.websocket_url = Some(format!("ws://{gateway}/"));
                 let state = AppState::new(config, pool(1).await?)
-                    .with_delivery(api_tests::websocket::delivery_queue(gateway, queue));
+                    .with_delivery(harness::delivery_queue::delivery_queue(gateway, queue));
                 sends(state).await
             })
     })
@@ -1045,16 +1047,16 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
             ("TICKET_RATE_LIMIT", "1000000".to_string()),
             // Attachments configured, as deployed: the start builds the
             // storage client too.
-            ("ATTACHMENT_BUCKET", api_tests::storage::BUCKET.to_string()),
-            ("ATTACHMENT_ENDPOINT", api_tests::storage::endpoint()),
-            ("AWS_REGION", api_tests::storage::REGION.to_string()),
+            ("ATTACHMENT_BUCKET", harness::storage::BUCKET.to_string()),
+            ("ATTACHMENT_ENDPOINT", harness::storage::endpoint()),
+            ("AWS_REGION", harness::storage::REGION.to_string()),
             (
                 "AWS_ACCESS_KEY_ID",
-                api_tests::storage::ACCESS_KEY.to_string(),
+                harness::storage::ACCESS_KEY.to_string(),
             ),
             (
                 "AWS_SECRET_ACCESS_KEY",
-                api_tests::storage::SECRET_KEY.to_string(),
+                harness::storage::SECRET_KEY.to_string(),
             ),
         ];
         let path = match name {

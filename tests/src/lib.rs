@@ -3,77 +3,20 @@
 //! Gateway routes them), and one method per endpoint.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use lambda_http::http::{HeaderMap, Method, Request};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
-use shared::config::{Config, DatabaseConfig, LoginThrottleConfig, TokenConfig};
-use shared::{AppState, app};
+use shared::AppState;
+use shared::config::Config;
 use sqlx::MySqlPool;
 
-pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub use harness::config::{JWT_SECRET as SECRET, app_config as test_config};
+pub use harness::routing::{Function, Gateway, function_for};
+pub use harness::runtime_api;
+pub use harness::statements::count_statements;
+
 pub const PASSWORD: &str = "correct horse battery staple";
-
-/// The functions that API Gateway forwards path prefixes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    Auth,
-    Conversations,
-    Messages,
-}
-
-/// The gateway's routing: message paths and the search to the messages function, other
-/// conversation paths to the conversations function, the rest (auth, users,
-/// health and the catch-all) to the auth function.
-pub fn function_for(path: &str) -> Function {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["api", "conversations", _, "messages", ..] => Function::Messages,
-        ["api", "messages", _, ..] | ["api", "uploads", ..] => Function::Messages,
-        ["api", "conversations", ..] => Function::Conversations,
-        _ => Function::Auth,
-    }
-}
-
-/// The three functions' route tables, built once, and the gateway's split of
-/// paths between them: every request goes through the very handler service
-/// that `lambda_http::run` runs in each function.
-pub struct Gateway {
-    auth: shared::Router,
-    conversations: shared::Router,
-    messages: shared::Router,
-}
-
-impl Default for Gateway {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Gateway {
-    pub fn new() -> Self {
-        Gateway {
-            auth: auth::router(),
-            conversations: conversations::router(),
-            messages: messages::router(),
-        }
-    }
-
-    /// The route table of the function that owns `path`.
-    pub fn router_for(&self, path: &str) -> &shared::Router {
-        match function_for(path) {
-            Function::Auth => &self.auth,
-            Function::Conversations => &self.conversations,
-            Function::Messages => &self.messages,
-        }
-    }
-
-    pub async fn handle(&self, state: &AppState, request: Request<Body>) -> Response<Body> {
-        let router = self.router_for(request.uri().path());
-        app::handle(state, router, request).await
-    }
-}
 
 static GATEWAY: std::sync::LazyLock<Gateway> = std::sync::LazyLock::new(Gateway::new);
 
@@ -108,48 +51,6 @@ pub async fn database_url(pool: &MySqlPool) -> String {
         .rsplit_once('/')
         .map_or(base.as_str(), |(server, _)| server);
     format!("{server}/{database}")
-}
-
-pub fn test_config(log_file: PathBuf) -> Config {
-    Config {
-        database: DatabaseConfig {
-            url: "mysql://unused-the-pool-is-given".into(),
-            max_connections: 8,
-            acquire_timeout: Duration::from_secs(5),
-            lock_wait_timeout: Duration::from_secs(5),
-            ssl_mode: None,
-            ssl_ca: None,
-        },
-        tokens: TokenConfig {
-            secret: SECRET.to_vec(),
-            issuer: "messaging-api".into(),
-            audience: "messaging-api".into(),
-            access_ttl: Duration::from_secs(900),
-            refresh_ttl: Duration::from_secs(3600),
-            session_max_age: Duration::from_secs(30 * 24 * 3600),
-            refresh_reuse_grace: Duration::from_secs(10),
-        },
-        login_throttle: LoginThrottleConfig {
-            max_failures: 5,
-            window: Duration::from_secs(900),
-        },
-        request_log_file: log_file,
-        request_deadline: Duration::from_secs(10),
-        migrate_on_start: false,
-        websocket_url: Some("ws://127.0.0.1:9001/".into()),
-        websocket_management_url: None,
-        delivery_queue_url: None,
-        delivery_queue_endpoint: None,
-        delivery_users_per_shard: 250,
-        max_connections_per_user: 10,
-        // Raised so that load tests are not limited; the limit's own tests
-        // lower them.
-        send_rate_limit: 1_000_000,
-        ticket_rate_limit: 1_000_000,
-        fanout: shared::realtime::FanoutSettings::default(),
-        storage: Some(storage::config()),
-        cors_allowed_origins: shared::cors::AllowedOrigins::default(),
-    }
 }
 
 pub struct TestApp {
@@ -476,83 +377,5 @@ impl TestApp {
     }
 }
 
-tokio::task_local! {
-    static STATEMENTS: std::cell::Cell<usize>;
-}
-
-/// Counts the SQL statements sqlx sends while `work` runs, from its
-/// `sqlx::query` events: one per round trip, whatever the statement, except
-/// the session set-up of a connection opened on the way. A
-/// process-wide subscriber counts into the running task's counter, so tests
-/// running side by side do not count each other's statements.
-pub async fn count_statements<F: std::future::Future>(work: F) -> (F::Output, usize) {
-    use tracing::{Event, Metadata, span};
-
-    struct Counter;
-    impl tracing::Subscriber for Counter {
-        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-            metadata.target() == "sqlx::query"
-        }
-        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-            span::Id::from_u64(1)
-        }
-        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-        fn event(&self, event: &Event<'_>) {
-            if event.metadata().target() != "sqlx::query" {
-                return;
-            }
-            // A connection the pool opens on the way sends its own `SET ...`
-            // statements; they belong to the connection, not the request.
-            struct Summary(bool);
-            impl tracing::field::Visit for Summary {
-                fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                    if field.name() == "summary"
-                        && value.trim_start().to_ascii_uppercase().starts_with("SET ")
-                    {
-                        self.0 = true;
-                    }
-                }
-                fn record_debug(
-                    &mut self,
-                    field: &tracing::field::Field,
-                    value: &dyn std::fmt::Debug,
-                ) {
-                    if field.name() == "summary" {
-                        let text = format!("{value:?}");
-                        if text
-                            .trim_start_matches('"')
-                            .to_ascii_uppercase()
-                            .starts_with("SET ")
-                        {
-                            self.0 = true;
-                        }
-                    }
-                }
-            }
-            let mut summary = Summary(false);
-            event.record(&mut summary);
-            if !summary.0 {
-                let _ = STATEMENTS.try_with(|n| n.set(n.get() + 1));
-            }
-        }
-        fn enter(&self, _: &span::Id) {}
-        fn exit(&self, _: &span::Id) {}
-    }
-
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        tracing::subscriber::set_global_default(Counter)
-            .expect("no other global subscriber in the tests");
-    });
-    STATEMENTS
-        .scope(std::cell::Cell::new(0), async {
-            let output = work.await;
-            (output, STATEMENTS.with(|n| n.get()))
-        })
-        .await
-}
-
-pub mod runtime_api;
 pub mod storage;
 pub mod websocket;

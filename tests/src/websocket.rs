@@ -13,8 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use lambda_http::http::Method;
 use local_gateway::Settings;
 use serde_json::Value;
-use shared::aws_http::SignedHttp;
-use shared::realtime::{DeliveryQueue, ManagementApi};
+use shared::realtime::ManagementApi;
 use sqlx::MySqlPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -23,6 +22,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::runtime_api::LambdaProcess;
 use crate::{SECRET, TestApp, TestUser, database_url};
+
+pub use harness::delivery_queue::{DELIVERY_QUEUE, delivery_queue, local_signer};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -36,9 +37,6 @@ pub struct Stack {
     pub fanout: LambdaProcess,
     serving: JoinHandle<()>,
 }
-
-/// The delivery queue's name in every test stack.
-pub const DELIVERY_QUEUE: &str = "delivery.fifo";
 
 /// What a test stack may change.
 pub struct StackSettings {
@@ -74,27 +72,6 @@ pub fn management_client(gateway: SocketAddr) -> Client {
         .endpoint_url(format!("http://{gateway}"))
         .build();
     Client::from_conf(config)
-}
-
-/// Requests signed with made-up credentials: the local gateway checks no
-/// signature.
-pub fn local_signer(service: &'static str) -> SignedHttp {
-    SignedHttp::new(
-        service,
-        "us-east-1",
-        Credentials::new("local", "local", None, None, "tests"),
-    )
-}
-
-/// The queue `name` of the local gateway at `gateway`, as the functions
-/// nudge it.
-pub fn delivery_queue(gateway: SocketAddr, name: &str) -> DeliveryQueue {
-    DeliveryQueue::new(
-        &local_gateway::queue_url(gateway, name),
-        Some(&format!("http://{gateway}")),
-        local_signer("sqs"),
-    )
-    .expect("a local queue URL")
 }
 
 /// The Management API of the local gateway at `gateway`, as the functions

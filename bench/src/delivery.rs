@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use api_tests::runtime_api::LambdaProcess;
-use api_tests::websocket::DELIVERY_QUEUE;
 use futures_util::StreamExt;
+use harness::delivery_queue::DELIVERY_QUEUE;
+use harness::runtime_api::LambdaProcess;
 use local_gateway::Settings;
 use serde_json::Value;
 use shared::realtime::DeliveryQueue;
@@ -74,7 +74,7 @@ impl Realtime {
     }
 
     pub fn delivery_queue(&self) -> DeliveryQueue {
-        api_tests::websocket::delivery_queue(self.gateway, DELIVERY_QUEUE)
+        harness::delivery_queue::delivery_queue(self.gateway, DELIVERY_QUEUE)
     }
 
     pub fn websocket_url(&self) -> String {
