@@ -20,6 +20,30 @@ pub struct Request {
     pub spread: Vec<String>,
 }
 
+impl Request {
+    /// A GET with `token` as its bearer, that must answer 2xx.
+    pub fn get(path: impl Into<String>, token: Option<&str>) -> Self {
+        Request {
+            method: "GET",
+            path: path.into(),
+            token: token.map(str::to_string),
+            body: None,
+            expect_success: true,
+            spread: Vec::new(),
+        }
+    }
+
+    /// A POST of the JSON `body` with `token` as its bearer, that must
+    /// answer 2xx.
+    pub fn post(path: impl Into<String>, token: Option<&str>, body: &serde_json::Value) -> Self {
+        Request {
+            method: "POST",
+            body: Some(body.to_string()),
+            ..Request::get(path, token)
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Figures {
     pub requests_per_sec: f64,

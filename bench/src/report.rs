@@ -5,11 +5,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::delivery::Latency;
+use crate::attachments::AttachmentSends;
+use crate::cold_start::ColdStart;
+use crate::fanout::Delivery;
 use crate::load::Figures;
+use crate::scenario::{ORIGINAL_MEASURED_ON, Scenario};
+use crate::stats::quantile;
 
 pub struct ScenarioResult {
-    pub name: &'static str,
+    pub scenario: Scenario,
     pub c1: Figures,
     pub c32: Figures,
     pub statements: usize,
@@ -20,64 +24,13 @@ pub struct ScenarioResult {
     pub ceiling: Option<f64>,
 }
 
-pub struct ColdStart {
-    pub name: &'static str,
-    pub median_ms: f64,
-    pub min_ms: f64,
-    pub max_ms: f64,
-    pub size_bytes: u64,
-    /// Peak RSS of one instance after serving 100 rounds of its scenarios.
-    pub peak_rss_kib: u64,
-}
-
-/// Real-time delivery through the local WebSocket gateway.
-#[derive(Debug)]
-pub struct Delivery {
-    /// One send at a time into a conversation of 1,000 members with two
-    /// connections each.
-    pub latency: Latency,
-    /// "send, 32 conversations" at c=32 with delivery on and nobody connected.
-    pub without_listeners: Figures,
-    /// The same with every listener of every conversation connected.
-    pub with_listeners: Figures,
-    pub listeners_per_conversation: u32,
-    /// Frames those listeners received during that run.
-    pub frames_delivered: u64,
-    /// Where the CPU time of each of the two runs went.
-    pub cpu_without_listeners: crate::cpu::Split,
-    pub cpu_with_listeners: crate::cpu::Split,
-    /// Sends answered over all runs of each.
-    pub sends_without_listeners: u64,
-    pub sends_with_listeners: u64,
-}
-
-/// Sends one after another, in process: with three attachments (their
-/// uploads already in storage) and without.
-#[derive(Debug, Default)]
-pub struct AttachmentSends {
-    pub with_ms: Vec<f64>,
-    pub without_ms: Vec<f64>,
-    pub with_statements: usize,
-    pub without_statements: usize,
-}
-
-/// The `p`-quantile (0 to 1) of `values`, nearest rank.
-fn quantile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 pub struct Report {
     pub duration: Duration,
     /// Runs per load point; the median run is reported.
     pub runs: u32,
-    /// /proc/loadavg as the run began.
+    /// /proc/loadavg as the run began and as it ended.
     pub load_before: String,
+    pub load_after: String,
     pub argon2_ms: f64,
     pub peak_rss_kib: u64,
     pub results: Vec<ScenarioResult>,
@@ -89,46 +42,6 @@ pub struct Report {
     pub rate_limit_ms: Vec<f64>,
     pub attachments: AttachmentSends,
 }
-
-/// The Django original (Django + DRF + gunicorn with 2 workers, as it ships)
-/// at concurrency 32, measured side by side with this project on one machine
-/// of this kind on 2026-11-24 with wrk, 10 s a point, against the same
-/// MariaDB: scenario, requests per second, p99 in ms, and what it ran.
-const ORIGINAL: &[(&str, f64, f64, &str)] = &[
-    (
-        "list my conversations",
-        12.0,
-        5_624.0,
-        "20 conversations × 3 participants × 5 messages",
-    ),
-    ("send a message", 287.0, 1_549.0, "one conversation"),
-    (
-        "send, 32 conversations",
-        287.0,
-        1_549.0,
-        "its one-conversation send: it has no other",
-    ),
-    (
-        "list messages, page 1 of 100,020",
-        86.1,
-        412.0,
-        "page 1 of 10,000",
-    ),
-    (
-        "list messages, 100,000 deep",
-        58.4,
-        759.0,
-        "8,000 deep (offset pagination)",
-    ),
-    (
-        "list messages, page_size=100",
-        25.6,
-        1_677.0,
-        "page_size = 100",
-    ),
-    ("invalid token → 401", 1_524.0, 1_086.0, "same"),
-    ("login", 7.6, 4_194.0, "same (argon2id here by design)"),
-];
 
 fn shell(command: &str, args: &[&str]) -> String {
     Command::new(command)
@@ -151,8 +64,8 @@ fn cpu_model() -> String {
 }
 
 impl Report {
-    fn result(&self, name: &str) -> Option<&ScenarioResult> {
-        self.results.iter().find(|r| r.name == name)
+    fn result(&self, scenario: Scenario) -> Option<&ScenarioResult> {
+        self.results.iter().find(|r| r.scenario == scenario)
     }
 
     pub fn markdown(&self, root: &Path) -> anyhow::Result<String> {
@@ -172,7 +85,7 @@ impl Report {
             cpu_model(),
             shell("sh", &["-c", "free -h | awk '/Mem:/ {print $2}'"]),
             self.load_before,
-            shell("cat", &["/proc/loadavg"]),
+            self.load_after,
             shell(
                 "mariadb",
                 &["-N", "-h127.0.0.1", "-uroot", "-e", "SELECT VERSION()"]
@@ -209,7 +122,7 @@ impl Report {
                 writeln!(
                     md,
                     "| {} | {c} | {:.1} | {:.2} | {:.2} | {} | {} | {} | {ceiling} | {ratio} |",
-                    r.name,
+                    r.scenario.name(),
                     f.requests_per_sec,
                     f.p50_ms,
                     f.p99_ms,
@@ -219,7 +132,7 @@ impl Report {
                 )?;
             }
         }
-        if let Some(send) = self.result("send a message") {
+        if let Some(send) = self.result(Scenario::Send) {
             writeln!(
                 md,
                 "\nThe rate limit's bookkeeping is one statement of a send's {} (the upsert that counts the change, as `SEND_RATE_LIMIT` \
@@ -251,8 +164,8 @@ impl Report {
             )?;
         }
         if let (Some(rare), Some(common)) = (
-            self.result("search, a rare word"),
-            self.result("search, a common word"),
+            self.result(Scenario::SearchRare),
+            self.result(Scenario::SearchCommon),
         ) {
             writeln!(
                 md,
@@ -305,7 +218,7 @@ impl Report {
         )?;
 
         writeln!(md, "## The `cargo lambda watch` path\n")?;
-        match (&self.watch, self.result("list messages, page 1 of 100,020")) {
+        match (&self.watch, self.result(Scenario::PageOne)) {
             (Some((one, many)), Some(direct)) => {
                 writeln!(
                     md,
@@ -337,39 +250,50 @@ impl Report {
 
         self.delivery_section(&mut md)?;
 
+        self.side_by_side_section(&mut md)?;
+        self.targets_section(&mut md)?;
+        Ok(md)
+    }
+
+    fn side_by_side_section(&self, md: &mut String) -> anyhow::Result<()> {
         writeln!(md, "## Side by side with the original\n")?;
         writeln!(
             md,
-            "The original's figures: Django + DRF + gunicorn with 2 workers, as it ships, measured with wrk at c=32, 10 s a point, on one machine of this kind against the same MariaDB (2026-11-24). Round trips: commands that reach the database per request (pings, BEGIN and COMMIT included), counted by a proxy on the wire after warm-up, on a one-connection pool as a Lambda instance has.\n"
+            "The original's figures: Django + DRF + gunicorn with 2 workers, as it ships, measured with wrk at c=32, 10 s a point, on one machine of this kind against the same MariaDB ({ORIGINAL_MEASURED_ON}). Round trips: commands that reach the database per request (pings, BEGIN and COMMIT included), counted by a proxy on the wire after warm-up, on a one-connection pool as a Lambda instance has.\n"
         )?;
         writeln!(
             md,
             "| scenario (c = 32) | original req/s · p99 ms (what it ran) | here req/s · p99 ms | req/s ratio | p99 ratio |"
         )?;
         writeln!(md, "|---|---|---|---|---|")?;
-        for (name, rps, p99, what) in ORIGINAL {
-            if let Some(r) = self.result(name) {
+        for r in &self.results {
+            if let Some(original) = r.scenario.original() {
                 writeln!(
                     md,
-                    "| {name} | {rps} · {p99} ({what}) | {:.0} · {:.1} | {:.1}× | {:.0}× lower |",
+                    "| {} | {} · {} ({}) | {:.0} · {:.1} | {:.1}× | {:.0}× lower |",
+                    r.scenario.name(),
+                    original.requests_per_sec,
+                    original.p99_ms,
+                    original.what,
                     r.c32.requests_per_sec,
                     r.c32.p99_ms,
-                    r.c32.requests_per_sec / rps,
-                    p99 / r.c32.p99_ms.max(f64::EPSILON)
+                    r.c32.requests_per_sec / original.requests_per_sec,
+                    original.p99_ms / r.c32.p99_ms.max(f64::EPSILON)
                 )?;
             }
         }
         writeln!(md)?;
+        Ok(())
+    }
 
+    fn targets_section(&self, md: &mut String) -> anyhow::Result<()> {
         writeln!(md, "## Against the targets\n")?;
         writeln!(md, "| target | figure | met |")?;
         writeln!(md, "|---|---|---|")?;
         let mark = |ok: bool| if ok { "yes" } else { "no" };
-        let original = |name: &str| ORIGINAL.iter().find(|o| o.0 == name).map(|o| (o.1, o.2));
-        if let (Some(r), Some((rps, _))) =
-            (self.result("send a message"), original("send a message"))
-        {
-            let speedup = r.c32.requests_per_sec / rps;
+        let original_send = Scenario::Send.original();
+        if let (Some(r), Some(original)) = (self.result(Scenario::Send), original_send) {
+            let speedup = r.c32.requests_per_sec / original.requests_per_sec;
             writeln!(
                 md,
                 "| send, one conversation, c=32: ≥ 10× the original | {speedup:.1}× | {} |",
@@ -386,38 +310,37 @@ impl Report {
                 )?;
             }
         }
-        if let (Some(r), Some((rps, _))) = (
-            self.result("send, 32 conversations"),
-            original("send a message"),
-        ) {
-            let speedup = r.c32.requests_per_sec / rps;
+        if let (Some(r), Some(original)) = (self.result(Scenario::SpreadSend), original_send) {
+            let speedup = r.c32.requests_per_sec / original.requests_per_sec;
             writeln!(
                 md,
                 "| send, 32 senders in 32 conversations, c=32: ≥ 20× the original's send | {speedup:.1}× | {} |",
                 mark(speedup >= 20.0)
             )?;
         }
-        for (name, needed) in [
-            ("list messages, page 1 of 100,020", 50.0),
-            ("list my conversations", 150.0),
+        for (scenario, needed) in [
+            (Scenario::PageOne, 50.0),
+            (Scenario::ListMyConversations, 150.0),
         ] {
-            if let (Some(r), Some((rps, p99))) = (self.result(name), original(name)) {
-                let speedup = r.c32.requests_per_sec / rps;
-                let bound = p99 / 50.0;
+            if let (Some(r), Some(original)) = (self.result(scenario), scenario.original()) {
+                let speedup = r.c32.requests_per_sec / original.requests_per_sec;
+                let bound = original.p99_ms / 50.0;
                 writeln!(
                     md,
-                    "| {name}, c=32: ≥ {needed}× the original | {speedup:.1}× | {} |",
+                    "| {}, c=32: ≥ {needed}× the original | {speedup:.1}× | {} |",
+                    scenario.name(),
                     mark(speedup >= needed)
                 )?;
                 writeln!(
                     md,
-                    "| {name}, c=32: p99 ≤ 1/50 of the original's ({bound:.1} ms) | {:.1} ms | {} |",
+                    "| {}, c=32: p99 ≤ 1/50 of the original's ({bound:.1} ms) | {:.1} ms | {} |",
+                    scenario.name(),
                     r.c32.p99_ms,
                     mark(r.c32.p99_ms <= bound)
                 )?;
             }
         }
-        if let Some(r) = self.result("search, a rare word") {
+        if let Some(r) = self.result(Scenario::SearchRare) {
             writeln!(
                 md,
                 "| search for a rare word over 1,000,000 messages, c=1: p50 ≤ 20 ms | {:.2} ms | {} |",
@@ -425,7 +348,7 @@ impl Report {
                 mark(r.c1.p50_ms <= 20.0)
             )?;
         }
-        if let Some(r) = self.result("poll since=, nothing new") {
+        if let Some(r) = self.result(Scenario::PollNothingNew) {
             writeln!(
                 md,
                 "| poll `since=` with nothing new, c=32: ≥ 3,000 req/s | {:.0} req/s | {} |",
@@ -433,23 +356,20 @@ impl Report {
                 mark(r.c32.requests_per_sec >= 3_000.0)
             )?;
         }
-        for name in [
-            "list conversations, user in 1,000",
-            "unread total, user in 1,000",
-        ] {
-            if let Some(r) = self.result(name) {
+        for scenario in [Scenario::BusyList, Scenario::BusyUnread] {
+            if let Some(r) = self.result(scenario) {
                 writeln!(
                     md,
-                    "| {name}: p50 at c=1 ≤ 5 ms | {:.2} ms | {} |",
+                    "| {}: p50 at c=1 ≤ 5 ms | {:.2} ms | {} |",
+                    scenario.name(),
                     r.c1.p50_ms,
                     mark(r.c1.p50_ms <= 5.0)
                 )?;
             }
         }
-        if let (Some(first), Some(deep)) = (
-            self.result("list messages, page 1 of 100,020"),
-            self.result("list messages, 100,000 deep"),
-        ) {
+        if let (Some(first), Some(deep)) =
+            (self.result(Scenario::PageOne), self.result(Scenario::Deep))
+        {
             let ratio = deep.c32.p50_ms / first.c32.p50_ms.max(f64::EPSILON);
             writeln!(
                 md,
@@ -501,13 +421,13 @@ impl Report {
             mark(latency.out_of_order == 0)
         )?;
         {
-            let quiet = &self.delivery.without_listeners;
-            let with = &self.delivery.with_listeners;
+            let load = &self.delivery.under_load;
+            let (quiet, with) = (&load.without_listeners, &load.with_listeners);
             let share = with.requests_per_sec / quiet.requests_per_sec;
             writeln!(
                 md,
                 "| fan-out: send req/s (32 conversations, c=32) with {} listeners per conversation ≥ 80% of the rate with nobody listening | {:.0}% ({:.0} → {:.0} req/s) | {} |",
-                self.delivery.listeners_per_conversation,
+                load.listeners_per_conversation,
                 share * 100.0,
                 quiet.requests_per_sec,
                 with.requests_per_sec,
@@ -520,13 +440,13 @@ impl Report {
                 writeln!(
                     md,
                     "| {}: API ≥ 60% of raw SQL (c=32) | {:.0}% | {} |",
-                    r.name,
+                    r.scenario.name(),
                     share * 100.0,
                     mark(share >= 0.6)
                 )?;
             }
         }
-        if let Some(login) = self.result("login") {
+        if let Some(login) = self.result(Scenario::Login) {
             let ratio = login.c1.p50_ms / self.argon2_ms;
             writeln!(
                 md,
@@ -561,12 +481,12 @@ impl Report {
                 mark(rss_mb < 40.0)
             )?;
         }
-        Ok(md)
+        Ok(())
     }
 
     fn delivery_section(&self, md: &mut String) -> anyhow::Result<()> {
-        let d = &self.delivery;
-        let l = &d.latency;
+        let l = &self.delivery.latency;
+        let d = &self.delivery.under_load;
         writeln!(md, "## Real-time delivery\n")?;
         writeln!(
             md,
@@ -631,7 +551,7 @@ impl Report {
             "| send, 32 conversations, c=32 | req/s | p50 ms | p99 ms | errors | of the send without delivery |"
         )?;
         writeln!(md, "|---|---|---|---|---|---|")?;
-        let base = self.result("send, 32 conversations").map(|r| r.c32);
+        let base = self.result(Scenario::SpreadSend).map(|r| r.c32);
         let rows = [
             ("without real-time delivery", base),
             ("delivery on, nobody connected", Some(d.without_listeners)),
@@ -688,7 +608,7 @@ impl Report {
             "\nFrames the listeners received over the runs with listeners connected: {} for {} answered sends ({} expected: each send's event reaches both listeners).\n",
             d.frames_delivered,
             answered,
-            answered * u64::from(d.listeners_per_conversation)
+            answered * d.listeners_per_conversation
         )?;
         writeln!(
             md,
@@ -725,7 +645,7 @@ impl Report {
                  <rect x=\"{label_w}\" y=\"{y}\" width=\"{p50w:.1}\" height=\"18\" fill=\"#3182bd\"/>\n\
                  <text x=\"{tx:.1}\" y=\"{ty}\">{p50:.2} / {p99:.2}</text>\n",
                 ty = y + 14.0,
-                name = r.name.replace('&', "&amp;").replace('<', "&lt;"),
+                name = r.scenario.name().replace('&', "&amp;").replace('<', "&lt;"),
                 p99w = scale(r.c32.p99_ms),
                 p50w = scale(r.c32.p50_ms),
                 tx = label_w + scale(r.c32.p99_ms) + 6.0,

@@ -5,9 +5,60 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use anyhow::Context;
+use harness::routing::Gateway;
+use shared::{AppState, db};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::database::{self, DATABASE};
+use crate::in_process;
+use crate::load::Request;
+use crate::settings;
+
+/// Round trips to the database per request of each of `requests`, counted
+/// by the proxy: after three warm-up requests (statements prepared), one
+/// request, on a one-connection production pool as one Lambda instance has.
+pub async fn per_request(requests: &[Request]) -> anyhow::Result<Vec<u64>> {
+    let server = database::server_url();
+    let hostport = server
+        .rsplit('@')
+        .next()
+        .context("BENCH_DATABASE_SERVER host")?
+        .trim_end_matches('/');
+    let upstream = tokio::net::lookup_host(hostport)
+        .await?
+        .next()
+        .context("database address")?;
+    let proxy = CountingProxy::start(upstream).await?;
+    let mut config = settings::config(1);
+    config.database.url = format!(
+        "{}@{}/{DATABASE}",
+        server
+            .rsplit_once('@')
+            .map_or("mysql://root", |(user, _)| user),
+        proxy.addr
+    );
+    let state = AppState::new(config.clone(), db::pool(&config.database)?);
+    let gateway = Gateway::new();
+    let mut counts = Vec::new();
+    for request in requests {
+        for _ in 0..3 {
+            in_process::call(&gateway, &state, request).await;
+        }
+        // The pool pings a connection as it takes it back, after the answer:
+        // let that land inside the window it belongs to.
+        let settle = Duration::from_millis(100);
+        tokio::time::sleep(settle).await;
+        let before = proxy.commands();
+        in_process::call(&gateway, &state, request).await;
+        tokio::time::sleep(settle).await;
+        counts.push(proxy.commands() - before);
+    }
+    Ok(counts)
+}
 
 /// Commands that get no answer, so cost no round trip.
 const COM_QUIT: u8 = 0x01;

@@ -1,9 +1,9 @@
 //! The data set, written with multi-row inserts: a user in 20 conversations of
 //! 3 participants with 5 messages each, a conversation of 100,020 messages,
 //! 32 conversations for concurrent senders (each with two listeners of its
-//! own), a conversation of 100 listeners, a user in 1,000 conversations, and
-//! for search 1,000,000 messages in 1,000 conversations, 50 of them a
-//! searcher's.
+//! own), two conversations of 1,000 members (the listeners' room and a quiet
+//! one), a user in 1,000 conversations, and for search 1,000,000 messages in
+//! 1,000 conversations, 50 of them a searcher's.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::store::users::User;
