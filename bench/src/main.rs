@@ -1,9 +1,11 @@
 //! `bench run` seeds a database, serves the functions' handlers over HTTP in a
 //! child process (`bench serve`), loads them with wrk at concurrency 1 and
-//! 32, measures real-time delivery, the raw-SQL ceiling, cold starts and
-//! binary sizes, and writes docs/BENCHMARKS.md with a plot. `./scripts/bench.sh` runs it.
+//! 32, measures real-time delivery, the raw-SQL ceiling and an autocommit
+//! INSERT, cold starts and binary sizes, and writes docs/BENCHMARKS.md with a
+//! plot. `./scripts/bench.sh` runs it.
 
 mod attachments;
+mod autocommit_insert;
 mod ceiling;
 mod cold_start;
 mod costs;
@@ -147,6 +149,11 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
             result.ceiling = Some(ceiling::of(op, &ceiling_inputs, runs).await?);
         }
     }
+    eprintln!("autocommit INSERT of a send's row...");
+    let autocommit_insert =
+        autocommit_insert::measure(&pool, data.autocommit_conversation, data.pager.id, runs)
+            .await?;
+    eprintln!("      {autocommit_insert:.0} inserts/s");
 
     eprintln!("cold starts...");
     let cold_starts = cold_start::measure(&root, &scratch, &pool, &data, &inputs).await?;
@@ -191,6 +198,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
         argon2_ms,
         peak_rss_kib,
         results,
+        autocommit_insert,
         cold_starts,
         watch,
         delivery,

@@ -9,7 +9,8 @@ use crate::attachments::AttachmentSends;
 use crate::cold_start::ColdStart;
 use crate::fanout::Delivery;
 use crate::load::Figures;
-use crate::scenario::{ORIGINAL_MEASURED_ON, Scenario};
+use crate::scenario::{CONCURRENCIES, ORIGINAL_MEASURED_ON, Scenario};
+use crate::settings::CONCURRENCY;
 use crate::stats::quantile;
 
 pub struct ScenarioResult {
@@ -24,6 +25,17 @@ pub struct ScenarioResult {
     pub ceiling: Option<f64>,
 }
 
+impl ScenarioResult {
+    /// The figures at `concurrency`, one of [`CONCURRENCIES`].
+    fn at(&self, concurrency: u32) -> &Figures {
+        if concurrency == CONCURRENCIES[0] {
+            &self.c1
+        } else {
+            &self.c32
+        }
+    }
+}
+
 pub struct Report {
     pub duration: Duration,
     /// Runs per load point; the median run is reported.
@@ -34,6 +46,8 @@ pub struct Report {
     pub argon2_ms: f64,
     pub peak_rss_kib: u64,
     pub results: Vec<ScenarioResult>,
+    /// Autocommit INSERTs of a send's row per second at concurrency 32.
+    pub autocommit_insert: f64,
     pub cold_starts: Vec<ColdStart>,
     /// "list messages, page 1" through `cargo lambda watch`, at c=1 and c=32.
     pub watch: Option<(Figures, Figures)>,
@@ -133,6 +147,18 @@ impl Report {
             }
         }
         if let Some(send) = self.result(Scenario::Send) {
+            writeln!(
+                md,
+                "\nThe send beside the cheapest write that stores its row: an autocommit `INSERT` of the same row into \
+                 `messages` (a conversation of its own, `seq` and `version` from a counter; no lock, read or counter \
+                 around it), each insert its own statement and transaction, by 32 tasks on a pool of 32 connections, the \
+                 median of {} runs of 5 s: {:.0} inserts/s, against the send's {:.0} req/s in one conversation at c=32 \
+                 ({:.2}× the send).",
+                self.runs,
+                self.autocommit_insert,
+                send.c32.requests_per_sec,
+                self.autocommit_insert / send.c32.requests_per_sec.max(f64::EPSILON)
+            )?;
             writeln!(
                 md,
                 "\nThe rate limit's bookkeeping is one statement of a send's {} (the upsert that counts the change, as `SEND_RATE_LIMIT` \
@@ -259,27 +285,28 @@ impl Report {
         writeln!(md, "## Side by side with the original\n")?;
         writeln!(
             md,
-            "The original's figures: Django + DRF + gunicorn with 2 workers, as it ships, measured with wrk at c=32, 10 s a point, on one machine of this kind against the same MariaDB ({ORIGINAL_MEASURED_ON}). Round trips: commands that reach the database per request (pings, BEGIN and COMMIT included), counted by a proxy on the wire after warm-up, on a one-connection pool as a Lambda instance has.\n"
+            "The original's figures: Django + DRF + gunicorn with 2 workers, as it ships, measured with wrk at c=32 (and c=1 where shown), 10 s a point, on one machine of this kind against the same MariaDB ({ORIGINAL_MEASURED_ON}); its p99 figures were not kept, so only throughput is compared. Round trips: commands that reach the database per request (pings, BEGIN and COMMIT included), counted by a proxy on the wire after warm-up, on a one-connection pool as a Lambda instance has.\n"
         )?;
         writeln!(
             md,
-            "| scenario (c = 32) | original req/s · p99 ms (what it ran) | here req/s · p99 ms | req/s ratio | p99 ratio |"
+            "| scenario | c | original req/s (what it ran) | here req/s | ratio |"
         )?;
         writeln!(md, "|---|---|---|---|---|")?;
         for r in &self.results {
-            if let Some(original) = r.scenario.original() {
-                writeln!(
-                    md,
-                    "| {} | {} · {} ({}) | {:.0} · {:.1} | {:.1}× | {:.0}× lower |",
-                    r.scenario.name(),
-                    original.requests_per_sec,
-                    original.p99_ms,
-                    original.what,
-                    r.c32.requests_per_sec,
-                    r.c32.p99_ms,
-                    r.c32.requests_per_sec / original.requests_per_sec,
-                    original.p99_ms / r.c32.p99_ms.max(f64::EPSILON)
-                )?;
+            let Some(original) = r.scenario.original() else {
+                continue;
+            };
+            for c in CONCURRENCIES {
+                if let Some(theirs) = original.at(c) {
+                    let ours = r.at(c).requests_per_sec;
+                    writeln!(
+                        md,
+                        "| {} | {c} | {theirs} ({}) | {ours:.0} | {:.1}× |",
+                        r.scenario.name(),
+                        original.what,
+                        ours / theirs
+                    )?;
+                }
             }
         }
         writeln!(md)?;
@@ -288,55 +315,46 @@ impl Report {
 
     fn targets_section(&self, md: &mut String) -> anyhow::Result<()> {
         writeln!(md, "## Against the targets\n")?;
+        writeln!(
+            md,
+            "Load average (1, 5, 15 min) `{}` as the run began and `{}` as it ended, on {} cores that wrk, the server, MariaDB, the gateway and the listeners all share.\n",
+            self.load_before,
+            self.load_after,
+            shell("nproc", &[]),
+        )?;
         writeln!(md, "| target | figure | met |")?;
         writeln!(md, "|---|---|---|")?;
         let mark = |ok: bool| if ok { "yes" } else { "no" };
-        let original_send = Scenario::Send.original();
-        if let (Some(r), Some(original)) = (self.result(Scenario::Send), original_send) {
-            let speedup = r.c32.requests_per_sec / original.requests_per_sec;
-            writeln!(
-                md,
-                "| send, one conversation, c=32: ≥ 10× the original | {speedup:.1}× | {} |",
-                mark(speedup >= 10.0)
-            )?;
-            if let Some(ops) = r.ceiling {
-                let share = r.c32.requests_per_sec / ops;
+        for r in &self.results {
+            let Some(original) = r.scenario.original() else {
+                continue;
+            };
+            for target in r.scenario.speedup_targets() {
+                let c = target.concurrency;
+                let Some(theirs) = original.at(c) else {
+                    continue;
+                };
+                let ours = r.at(c).requests_per_sec;
+                let speedup = ours / theirs;
                 writeln!(
                     md,
-                    "| send, one conversation, c=32: ≥ 70% of the raw-SQL ceiling of the same transaction | {:.0}% ({:.0} of {ops:.0}/s) | {} |",
-                    share * 100.0,
-                    r.c32.requests_per_sec,
-                    mark(share >= 0.7)
+                    "| {}, c={c}: ≥ {}× the original's {theirs} req/s ({}) | {speedup:.1}× ({ours:.0} req/s) | {} |",
+                    r.scenario.name(),
+                    target.at_least,
+                    original.what,
+                    mark(speedup >= target.at_least)
                 )?;
             }
-        }
-        if let (Some(r), Some(original)) = (self.result(Scenario::SpreadSend), original_send) {
-            let speedup = r.c32.requests_per_sec / original.requests_per_sec;
-            writeln!(
-                md,
-                "| send, 32 senders in 32 conversations, c=32: ≥ 20× the original's send | {speedup:.1}× | {} |",
-                mark(speedup >= 20.0)
-            )?;
-        }
-        for (scenario, needed) in [
-            (Scenario::PageOne, 50.0),
-            (Scenario::ListMyConversations, 150.0),
-        ] {
-            if let (Some(r), Some(original)) = (self.result(scenario), scenario.original()) {
-                let speedup = r.c32.requests_per_sec / original.requests_per_sec;
-                let bound = original.p99_ms / 50.0;
+            if r.scenario == Scenario::Send {
+                let send = r.c32.requests_per_sec;
+                let bound = self.autocommit_insert / 3.0;
                 writeln!(
                     md,
-                    "| {}, c=32: ≥ {needed}× the original | {speedup:.1}× | {} |",
-                    scenario.name(),
-                    mark(speedup >= needed)
-                )?;
-                writeln!(
-                    md,
-                    "| {}, c=32: p99 ≤ 1/50 of the original's ({bound:.1} ms) | {:.1} ms | {} |",
-                    scenario.name(),
-                    r.c32.p99_ms,
-                    mark(r.c32.p99_ms <= bound)
+                    "| {}, c={CONCURRENCY}: within 3× of an autocommit INSERT of its row in the same run (≥ the INSERT's rate ÷ 3) | {send:.0} req/s against {:.0} inserts/s ÷ 3 = {bound:.0} (the INSERT {:.2}× the send) | {} |",
+                    r.scenario.name(),
+                    self.autocommit_insert,
+                    self.autocommit_insert / send.max(f64::EPSILON),
+                    mark(send >= bound)
                 )?;
             }
         }
@@ -434,7 +452,9 @@ impl Report {
                 mark(share >= 0.8)
             )?;
         }
-        for r in &self.results {
+        // The sends are held against the autocommit INSERT above instead.
+        let sends = [Scenario::Send, Scenario::SpreadSend];
+        for r in self.results.iter().filter(|r| !sends.contains(&r.scenario)) {
             if let Some(ops) = r.ceiling {
                 let share = r.c32.requests_per_sec / ops;
                 writeln!(

@@ -2,8 +2,9 @@
 //! 3 participants with 5 messages each, a conversation of 100,020 messages,
 //! 32 conversations for concurrent senders (each with two listeners of its
 //! own), two conversations of 1,000 members (the listeners' room and a quiet
-//! one), a user in 1,000 conversations, and for search 1,000,000 messages in
-//! 1,000 conversations, 50 of them a searcher's.
+//! one), a user in 1,000 conversations, for search 1,000,000 messages in
+//! 1,000 conversations, 50 of them a searcher's, and an empty conversation
+//! the autocommit INSERT fills.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::store::users::User;
@@ -35,6 +36,9 @@ pub struct DataSet {
     pub busy: User,
     /// Member of 50 of the search corpus's 1,000 conversations.
     pub searcher: User,
+    /// The pager's and a friend's, for the autocommit INSERT measurement
+    /// alone: its counters stay at nought, as nothing reads it.
+    pub autocommit_conversation: i64,
 }
 
 pub const SEARCH_CONVERSATIONS: i64 = 1_000;
@@ -179,6 +183,8 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
     .await?;
     let send_conversation =
         insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?;
+    let autocommit_conversation =
+        insert_conversation(pool, pager.id, &[pager.id, friend.id], base).await?;
     let mut spread_conversations = Vec::new();
     let mut spread_listeners = Vec::new();
     for n in 0..32 {
@@ -238,6 +244,7 @@ pub async fn seed(pool: &MySqlPool) -> anyhow::Result<DataSet> {
         quiet_room,
         busy,
         searcher,
+        autocommit_conversation,
     })
 }
 
