@@ -1,6 +1,7 @@
 //! The real-time delivery measurements, through the local real-time stack:
 //! the spread send under load with delivery on (nobody listening, then two
-//! listeners in every conversation), and one sender's sends to a conversation of 1,000 members with two
+//! listeners in every conversation, and the backlog of frames after the
+//! load), and one sender's sends to a conversation of 1,000 members with two
 //! connections each (the time to the last frame, and what listening costs
 //! the send).
 
@@ -31,6 +32,11 @@ use crate::{cpu, database, in_process, server};
 const ROOM_SENDS: usize = 200;
 /// Connections each member of the room opens.
 const ROOM_CONNECTIONS_EACH: usize = 2;
+/// The backlog after the load counts as drained once no frame has come for
+/// this long...
+const DRAIN_QUIET: Duration = Duration::from_secs(5);
+/// ...and is waited for no longer than this after the load stopped.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Real-time delivery through the local WebSocket gateway.
 #[derive(Debug)]
@@ -49,14 +55,29 @@ pub struct UnderLoad {
     /// With every listener of every conversation connected.
     pub with_listeners: Figures,
     pub listeners_per_conversation: u64,
-    /// Frames the listeners received during the runs with listeners.
-    pub frames_delivered: u64,
     /// Where the CPU time of each of the two runs went, over the runs.
     pub cpu_without_listeners: crate::cpu::Split,
     pub cpu_with_listeners: crate::cpu::Split,
+    /// The fan-out function's CPU seconds from the start of the runs with
+    /// listeners until their backlog drained.
+    pub fanout_cpu_through_drain: f64,
     /// Sends answered over all runs of each.
     pub sends_without_listeners: u64,
     pub sends_with_listeners: u64,
+    /// The frames the listeners received over the runs with listeners.
+    pub drain: Drain,
+}
+
+/// Frames counted after the load stopped, until they stopped coming.
+#[derive(Clone, Copy, Debug)]
+pub struct Drain {
+    pub frames: u64,
+    /// Each answered send's event at every listener of its conversation.
+    pub expected: u64,
+    /// From the end of the load to the last frame counted (to 10 ms).
+    pub last_frame_after: Duration,
+    /// Whether frames were still coming when the wait's limit ended it.
+    pub cut_off: bool,
 }
 
 /// Both measurements, with the real-time stack started from the release
@@ -125,7 +146,7 @@ impl Stack {
 
 /// The spread send again with delivery on, through the HTTP server: first
 /// with nobody connected, then with both listeners of every conversation
-/// connected.
+/// connected, and then the wait for the frames still on their way.
 async fn under_load(
     stack: &Stack,
     pool: &MySqlPool,
@@ -168,27 +189,61 @@ async fn under_load(
     }
     let reading = cpu::Reading::take(server_pid, fanout_pid)?;
     let all = load_off_runtime(spread_send).await??;
+    let load_stopped = Instant::now();
     let cpu_with_listeners = reading.since()?;
     let sends_with_listeners = answered(&all);
     let with_listeners = median_of(all);
     eprintln!("      two listeners each: {with_listeners:?}");
-    // Frames of the last answered sends may still be on their way.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let frames_delivered = frames.load(Ordering::Relaxed);
+    let listeners_per_conversation =
+        (data.spread_listeners.len() / data.spread_conversations.len()) as u64;
+    let drain = wait_for_drain(
+        &frames,
+        sends_with_listeners * listeners_per_conversation,
+        load_stopped,
+    )
+    .await;
+    eprintln!("      frames after the load: {drain:?}");
+    let fanout_cpu_through_drain = reading.since()?.fanout;
     server.kill().await?;
     counting.iter().for_each(JoinHandle::abort);
     realtime_stack::all_disconnected(pool).await?;
     Ok(UnderLoad {
         without_listeners,
         with_listeners,
-        listeners_per_conversation: (data.spread_listeners.len() / data.spread_conversations.len())
-            as u64,
-        frames_delivered,
+        listeners_per_conversation,
         cpu_without_listeners,
         cpu_with_listeners,
+        fanout_cpu_through_drain,
         sends_without_listeners,
         sends_with_listeners,
+        drain,
     })
+}
+
+/// Waits for the fan-out's backlog after the load stopped at
+/// `load_stopped`: until `count` reaches `expected`, or has not grown for
+/// [`DRAIN_QUIET`], or [`DRAIN_LIMIT`] has passed.
+async fn wait_for_drain(count: &AtomicU64, expected: u64, load_stopped: Instant) -> Drain {
+    let mut frames = count.load(Ordering::Relaxed);
+    let mut last_growth = load_stopped;
+    loop {
+        let now = Instant::now();
+        let seen = count.load(Ordering::Relaxed);
+        if seen != frames {
+            frames = seen;
+            last_growth = now;
+        }
+        let cut_off = now.duration_since(load_stopped) >= DRAIN_LIMIT;
+        if frames >= expected || now.duration_since(last_growth) >= DRAIN_QUIET || cut_off {
+            return Drain {
+                frames,
+                expected,
+                last_frame_after: last_growth.duration_since(load_stopped),
+                cut_off: cut_off && frames < expected,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// One sender in a conversation of 1,000 members, one send at a time: first

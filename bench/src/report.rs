@@ -622,18 +622,33 @@ impl Report {
                 cpu.database * per
             )?;
         }
-        let answered = d.sends_with_listeners;
+        let drain = &d.drain;
+        let last_frame = drain.last_frame_after.as_secs_f64();
+        let drained = if drain.cut_off {
+            format!(
+                "frames were still coming when the wait ended {last_frame:.2} s after the load stopped"
+            )
+        } else if drain.frames >= drain.expected {
+            format!("the last expected one came {last_frame:.2} s after the load stopped")
+        } else {
+            format!(
+                "the last one came {last_frame:.2} s after the load stopped, and none for the 5 s after it"
+            )
+        };
         writeln!(
             md,
-            "\nFrames the listeners received over the runs with listeners connected: {} for {} answered sends ({} expected: each send's event reaches both listeners).\n",
-            d.frames_delivered,
-            answered,
-            answered * d.listeners_per_conversation
+            "\nFrames the listeners received over the runs with listeners connected, counted until the count reached the \
+             expected number or stopped growing for 5 s (at most 60 s after the load): {} of {} expected ({:.1}%; {} \
+             answered sends, each send's event to both listeners of its conversation); {drained}.\n",
+            drain.frames,
+            drain.expected,
+            100.0 * drain.frames as f64 / (drain.expected.max(1) as f64),
+            d.sends_with_listeners,
         )?;
         writeln!(
             md,
-            "The fan-out function's CPU per 1,000 posts in that run: {:.0} ms (reading what to send, signing and sending each Management API request).\n",
-            d.cpu_with_listeners.fanout * 1_000_000.0 / (d.frames_delivered.max(1) as f64)
+            "The fan-out function's CPU per 1,000 posts in that run, its backlog included: {:.0} ms (reading what to send, signing and sending each Management API request).\n",
+            d.fanout_cpu_through_drain * 1_000_000.0 / (drain.frames.max(1) as f64)
         )?;
         Ok(())
     }
