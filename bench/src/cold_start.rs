@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use harness::delivery_queue::DELIVERY_QUEUE;
 use harness::runtime_api::{LambdaProcess, Outcome};
 use serde_json::{Value, json};
 use shared::time;
@@ -30,8 +31,8 @@ pub struct ColdStart {
     pub min_ms: f64,
     pub max_ms: f64,
     pub size_bytes: u64,
-    /// Peak RSS of one instance after serving [`ROUNDS`] rounds of its own
-    /// work.
+    /// Peak RSS of one instance after serving its own work (see
+    /// [`Function::rounds`]).
     pub peak_rss_kib: u64,
 }
 
@@ -42,14 +43,16 @@ enum Function {
     Conversations,
     Messages,
     Realtime,
+    Fanout,
 }
 
 impl Function {
-    const ALL: [Function; 4] = [
+    const ALL: [Function; 5] = [
         Function::Auth,
         Function::Conversations,
         Function::Messages,
         Function::Realtime,
+        Function::Fanout,
     ];
 
     fn name(self) -> &'static str {
@@ -58,17 +61,27 @@ impl Function {
             Function::Conversations => "conversations",
             Function::Messages => "messages",
             Function::Realtime => "realtime",
+            Function::Fanout => "fanout",
         }
+    }
+
+    /// Whether its first instance serves [`ROUNDS`] rounds here; the
+    /// fan-out function's work needs the real-time stack, so its peak is
+    /// read from the instance that delivered the real-time measurements.
+    fn rounds(self) -> bool {
+        self != Function::Fanout
     }
 }
 
-/// Every function's figures.
+/// Every function's figures; the fan-out function's peak RSS is the one
+/// its instance reached in the real-time measurements.
 pub async fn measure(
     root: &Path,
     scratch: &Path,
     pool: &MySqlPool,
     data: &DataSet,
     inputs: &Inputs,
+    fanout_peak_rss_kib: u64,
 ) -> anyhow::Result<Vec<ColdStart>> {
     let mut cold_starts = Vec::new();
     for function in Function::ALL {
@@ -77,19 +90,19 @@ pub async fn measure(
         let size = std::fs::metadata(&binary)
             .with_context(|| format!("{} (build with --release)", binary.display()))?
             .len();
-        let env = environment(scratch);
+        let env = environment(function, scratch);
         let mut samples = Vec::new();
-        let mut peak_rss = 0;
+        let mut peak_rss = None;
         for start in 0..STARTS {
             let started = Instant::now();
             let process = LambdaProcess::spawn_binary(&binary, name, &env).await;
             first_invocation(function, &process, root, inputs).await?;
             samples.push(started.elapsed().as_secs_f64() * 1_000.0);
-            if start == 0 {
+            if start == 0 && function.rounds() {
                 for round in 0..ROUNDS {
                     serve_round(function, &process, root, pool, data, inputs, round).await?;
                 }
-                peak_rss = peak_rss_kib(process.pid().context("pid")?)?;
+                peak_rss = Some(peak_rss_kib(process.pid().context("pid")?)?);
             }
             process.stop().await;
         }
@@ -100,15 +113,15 @@ pub async fn measure(
             min_ms: samples[0],
             max_ms: samples[samples.len() - 1],
             size_bytes: size,
-            peak_rss_kib: peak_rss,
+            peak_rss_kib: peak_rss.unwrap_or(fanout_peak_rss_kib),
         });
     }
     Ok(cold_starts)
 }
 
 /// The environment a function starts with, configured as deployed.
-fn environment(scratch: &Path) -> Vec<(&'static str, String)> {
-    vec![
+fn environment(function: Function, scratch: &Path) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         ("DATABASE_URL", database::url()),
         ("JWT_SECRET", SECRET.to_string()),
         (
@@ -131,13 +144,29 @@ fn environment(scratch: &Path) -> Vec<(&'static str, String)> {
             "AWS_SECRET_ACCESS_KEY",
             harness::storage::SECRET_KEY.to_string(),
         ),
-    ]
+    ];
+    if function == Function::Fanout {
+        // The Management API and the delivery queue configured, as
+        // deployed, so the start builds their clients; nothing listens
+        // there, and an empty batch reaches neither.
+        let nowhere = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+        env.extend([
+            ("WEBSOCKET_MANAGEMENT_URL", format!("http://{nowhere}")),
+            (
+                "DELIVERY_QUEUE_URL",
+                local_gateway::queue_url(nowhere, DELIVERY_QUEUE),
+            ),
+            ("DELIVERY_QUEUE_ENDPOINT", format!("http://{nowhere}")),
+        ]);
+    }
+    env
 }
 
 /// The first invocation, answered without the database where the function
 /// can: the HTTP functions get a request without a token; the realtime
 /// function a `$connect` without a ticket, refused after it takes the one
-/// connection every WebSocket event takes.
+/// connection every WebSocket event takes; the fan-out function an empty
+/// batch.
 async fn first_invocation(
     function: Function,
     process: &LambdaProcess,
@@ -160,6 +189,21 @@ async fn first_invocation(
         Function::Realtime => {
             let event = websocket_event(root, "apigw-websocket-connect.json", "cold", None)?;
             websocket_status(process, event).await?
+        }
+        Function::Fanout => {
+            return match process.api.invoke(json!({ "Records": [] })).await {
+                Outcome::Response(answer)
+                    if answer["batchItemFailures"]
+                        .as_array()
+                        .is_some_and(Vec::is_empty) =>
+                {
+                    Ok(())
+                }
+                Outcome::Response(answer) => {
+                    bail!("{name} answered {answer} to an empty batch on its first invocation")
+                }
+                Outcome::Error(error) => bail!("{name} failed on its first invocation: {error}"),
+            };
         }
     };
     if status != 401 {
@@ -218,6 +262,7 @@ async fn serve_round(
         Function::Realtime => {
             return realtime_round(root, process, pool, data.pager.id, round).await;
         }
+        Function::Fanout => Vec::new(),
     };
     for (method, path, token, body) in work {
         let (status, _, _) = process.request(method, &path, token, body).await;

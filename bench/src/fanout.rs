@@ -20,6 +20,7 @@ use sqlx::MySqlPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::cold_start::peak_rss_kib;
 use crate::listeners::{self, FRAME_WAIT};
 use crate::load::{self, Figures, Request};
 use crate::realtime_stack::{self, Realtime};
@@ -45,6 +46,9 @@ pub struct Delivery {
     /// connections each.
     pub latency: Latency,
     pub under_load: UnderLoad,
+    /// Peak RSS of the fan-out function's instance after it delivered every
+    /// frame of both measurements.
+    pub fanout_peak_rss_kib: u64,
 }
 
 /// The spread send at c=32 through the HTTP server with delivery on.
@@ -111,10 +115,12 @@ pub async fn measure(
     };
     let under_load = under_load(&stack, pool, data, inputs, scratch, duration, runs).await?;
     let latency = to_the_room(&stack, pool, data, inputs).await?;
+    let fanout_peak_rss_kib = peak_rss_kib(stack.realtime.fanout_pid()?)?;
     stack.realtime.stop().await;
     Ok(Delivery {
         latency,
         under_load,
+        fanout_peak_rss_kib,
     })
 }
 

@@ -156,7 +156,15 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     eprintln!("      {autocommit_insert:.0} inserts/s");
 
     eprintln!("cold starts...");
-    let cold_starts = cold_start::measure(&root, &scratch, &pool, &data, &inputs).await?;
+    let cold_starts = cold_start::measure(
+        &root,
+        &scratch,
+        &pool,
+        &data,
+        &inputs,
+        delivery.fanout_peak_rss_kib,
+    )
+    .await?;
 
     eprintln!("the cargo lambda watch path...");
     let watch_env = [

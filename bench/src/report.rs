@@ -214,11 +214,11 @@ impl Report {
         writeln!(md, "## Cold start and size\n")?;
         writeln!(
             md,
-            "From spawning the release binary to its first answered invocation through the Runtime API (an emulator on 127.0.0.1), 11 starts each. The HTTP functions get a request without a token, answered without the database; the realtime function gets a `$connect` without a ticket, refused after it takes the one database connection every WebSocket event takes.\n"
+            "From spawning the release binary to its first answered invocation through the Runtime API (an emulator on 127.0.0.1), 11 starts each. The HTTP functions get a request without a token, answered without the database; the realtime function gets a `$connect` without a ticket, refused after it takes the one database connection every WebSocket event takes; the fan-out function gets an empty batch.\n"
         )?;
         writeln!(
             md,
-            "Peak RSS: the first instance of each function, after it served 100 rounds of its own scenarios one at a time, as a Lambda instance does (auth: a login every fifth round, `me` otherwise; conversations: the list; messages: page 1, the deep page and a send; realtime: `$connect` with a fresh ticket, a ping and `$disconnect`).\n"
+            "Peak RSS: the first instance of each function, after it served 100 rounds of its own scenarios one at a time, as a Lambda instance does (auth: a login every fifth round, `me` otherwise; conversations: the list; messages: page 1, the deep page and a send; realtime: `$connect` with a fresh ticket, a ping and `$disconnect`). The fan-out function's is that of its instance in the real-time measurements below, after it delivered every frame of them.\n"
         )?;
         writeln!(
             md,
