@@ -4,20 +4,26 @@
 -- counters, commit). As one procedure it is held for the time the server
 -- takes to run them, with no network in between.
 --
--- What it does, in order: a plain read of the sender's membership (so a
--- stranger takes no lock), the conversation's row lock with membership in the
+-- What it does, in order: counts the send against the sender's rate limit
+-- (the upsert of `shared::store::rate_windows::reserve`, here in the send's
+-- transaction: a send that changes nothing gives its use back by rolling
+-- back), a plain read of the sender's membership (so a stranger takes no
+-- conversation lock), the conversation's row lock with membership in the
 -- condition (a member removed since), the replied-to message's thread, the
 -- message's row, the uploads it claims, the thread's reply count, and the
--- conversation's counters with the sender's read marker. Any error rolls the
--- transaction back before it reaches the caller, so no lock outlives the
+-- conversation's counters with the sender's read marker. Refused by the
+-- limit or as a stranger, the use stays counted (it commits); any error rolls
+-- the transaction back before it reaches the caller, so no lock outlives the
 -- call.
 --
--- It answers one row: `outcome` ('created', 'repeated' when the sender's
--- client_id is already stored here, 'not_participant', 'no_reply_to',
--- 'attachment_taken'), and for 'created' the message's id, seq, version and
--- thread, and the conversation's participant count (for its delivery).
+-- It answers one row: `outcome` ('created', 'limited', 'repeated' when the
+-- sender's client_id is already stored here, 'not_participant',
+-- 'no_reply_to', 'attachment_taken'); for 'created' the message's id, seq,
+-- version and thread, and the conversation's participant count (for its
+-- delivery); for 'limited' when the sender's window began.
 --
--- upload_ids: a JSON array of the upload ids to claim, or NULL.
+-- in_window_began_after: a window that began at or before it has passed.
+-- in_upload_ids: a JSON array of the upload ids to claim, or NULL.
 CREATE PROCEDURE send_message(
     IN in_conversation BIGINT,
     IN in_sender BIGINT,
@@ -26,7 +32,10 @@ CREATE PROCEDURE send_message(
     IN in_created_at DATETIME(6),
     IN in_reply_to BIGINT,
     IN in_attachments TEXT CHARACTER SET utf8mb4,
-    IN in_upload_ids TEXT CHARACTER SET utf8mb4
+    IN in_upload_ids TEXT CHARACTER SET utf8mb4,
+    IN in_bucket VARCHAR(16) CHARACTER SET ascii,
+    IN in_allowed INT,
+    IN in_window_began_after DATETIME(6)
 )
 MODIFIES SQL DATA
 BEGIN
@@ -35,6 +44,8 @@ BEGIN
     DECLARE participants INT DEFAULT NULL;
     DECLARE upload VARCHAR(64) CHARACTER SET ascii DEFAULT NULL;
     DECLARE uploads_named, uploads_claimed INT DEFAULT 0;
+    DECLARE uses_counted INT DEFAULT NULL;
+    DECLARE window_began DATETIME(6) DEFAULT NULL;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
     BEGIN
         ROLLBACK;
@@ -42,12 +53,27 @@ BEGIN
     END;
 
     send: BEGIN
+        START TRANSACTION;
+        INSERT INTO rate_windows (user_id, bucket, uses, window_started_at)
+        VALUES (in_sender, in_bucket, 1, in_created_at)
+        ON DUPLICATE KEY UPDATE
+            uses = IF(window_started_at <= in_window_began_after, 1, uses + 1),
+            window_started_at = IF(window_started_at <= in_window_began_after, in_created_at,
+                                   window_started_at);
+        SELECT w.uses, w.window_started_at INTO uses_counted, window_began
+          FROM rate_windows w
+         WHERE w.user_id = in_sender AND w.bucket = in_bucket;
+        IF uses_counted > in_allowed THEN
+            COMMIT;
+            SET outcome = 'limited';
+            LEAVE send;
+        END IF;
         IF NOT EXISTS (SELECT 1 FROM conversation_participants p
                         WHERE p.conversation_id = in_conversation AND p.user_id = in_sender) THEN
+            COMMIT;
             SET outcome = 'not_participant';
             LEAVE send;
         END IF;
-        START TRANSACTION;
         SELECT c.last_seq + 1, c.last_version + 1, c.participant_count
           INTO new_seq, new_version, participants
           FROM conversations c
@@ -56,7 +82,7 @@ BEGIN
                         WHERE p.conversation_id = c.id AND p.user_id = in_sender)
            FOR UPDATE;
         IF new_seq IS NULL THEN
-            ROLLBACK;
+            COMMIT;
             SET outcome = 'not_participant';
             LEAVE send;
         END IF;
@@ -114,5 +140,5 @@ BEGIN
     END send;
 
     SELECT outcome, new_id AS id, new_seq AS seq, new_version AS version, thread AS thread_id,
-           participants AS participant_count;
+           participants AS participant_count, window_began AS window_started_at;
 END

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use shared::domain::MessageBody;
 use shared::pagination::PageSize;
+use shared::rate_limit::Limit;
 use shared::store::conversations;
 use shared::store::messages::{self, Walk};
 use shared::store::users::{self, User};
@@ -18,7 +19,7 @@ use sqlx::MySqlPool;
 
 use crate::scenario::{CeilingOp, SEND_BODY};
 use crate::seed::DataSet;
-use crate::settings::CONCURRENCY;
+use crate::settings::{self, CONCURRENCY};
 
 /// Operations per second of `op` run by `concurrency` tasks for `duration`,
 /// the median of `runs` such rounds.
@@ -145,15 +146,18 @@ pub async fn of(op: CeilingOp, inputs: &Inputs, runs: u32) -> anyhow::Result<f64
                 let (pool, sender, body) = (pool.clone(), sender.clone(), body.clone());
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let conversation = targets[n % targets.len()];
+                let config = settings::config(CONCURRENCY);
                 async move {
                     let mut c = pool.acquire().await?;
                     users::find_signed_in(&mut c, sender.id, None).await?;
+                    let now = time::now();
                     messages::send(
                         &mut c,
                         conversation,
                         &sender,
                         messages::Draft::new(&body),
-                        time::now(),
+                        Limit::Changes.use_at(&config, now),
+                        now,
                     )
                     .await?;
                     Ok(())

@@ -46,6 +46,25 @@ impl Limit {
             Limit::Tickets => "Too many tickets. Try again later.",
         }
     }
+
+    /// The use to count at `now` inside a statement that does the work too
+    /// (the send's).
+    pub fn use_at(self, config: &Config, now: DateTime<Utc>) -> rate_windows::Use {
+        rate_windows::Use {
+            bucket: self.bucket(),
+            allowed: self.allowed(config),
+            window_began_after: now - self.window(),
+        }
+    }
+
+    /// The 429 for a use beyond the limit, in the window that began at
+    /// `started`.
+    pub fn refused(self, started: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
+        ApiError::TooManyRequests {
+            message: self.refusal(),
+            retry_after_secs: time::seconds_until(started + self.window(), now),
+        }
+    }
 }
 
 /// Counts one use of `limit` by `user_id`; beyond the limit, the 429 (with
@@ -64,10 +83,7 @@ pub async fn take(
     let started = rate_windows::window_start(conn, user_id, limit.bucket())
         .await?
         .unwrap_or(now);
-    Err(ApiError::TooManyRequests {
-        message: limit.refusal(),
-        retry_after_secs: time::seconds_until(started + limit.window(), now),
-    })
+    Err(limit.refused(started, now))
 }
 
 /// Gives back a use that turned out to change nothing.

@@ -188,9 +188,14 @@ async fn concurrent_sends_with_and_without_client_ids_store_each_once_in_order(p
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_send_that_fails_inside_the_procedure_releases_the_conversation(pool: MySqlPool) {
     use shared::domain::MessageBody;
+    use shared::rate_limit::Limit;
     use shared::store::messages::{self, Draft};
     use shared::store::users::find_signed_in;
+    use shared::time::now;
     use sqlx::Connection;
+
+    let config = api_tests::test_config(std::env::temp_dir().join("unused.log"));
+    let counted = || Limit::Changes.use_at(&config, now());
 
     let app = TestApp::new(pool.clone());
     let alice = app.user("alice").await;
@@ -220,7 +225,7 @@ async fn a_send_that_fails_inside_the_procedure_releases_the_conversation(pool: 
         reply_to: Some(first),
         ..Draft::new(&body)
     };
-    let failed = messages::send(&mut failing, id, &sender, draft, shared::time::now()).await;
+    let failed = messages::send(&mut failing, id, &sender, draft, counted(), now()).await;
     let err = failed
         .err()
         .expect("the reply's count waits past the timeout");
@@ -235,15 +240,9 @@ async fn a_send_that_fails_inside_the_procedure_releases_the_conversation(pool: 
         .await
         .unwrap();
     let body = MessageBody::parse("after".into()).unwrap();
-    let sent = messages::send(
-        &mut other,
-        id,
-        &sender,
-        Draft::new(&body),
-        shared::time::now(),
-    )
-    .await
-    .unwrap();
+    let sent = messages::send(&mut other, id, &sender, Draft::new(&body), counted(), now())
+        .await
+        .unwrap();
     assert!(matches!(sent, messages::Sent::Created { .. }));
     let (stored, reply_count): (i64, i32) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM messages WHERE conversation_id = ?), \
@@ -263,7 +262,8 @@ async fn a_send_that_fails_inside_the_procedure_releases_the_conversation(pool: 
         id,
         &sender,
         Draft::new(&body),
-        shared::time::now(),
+        counted(),
+        now(),
     )
     .await
     .unwrap();

@@ -110,3 +110,44 @@ async fn tickets_are_limited_per_user_and_minute(pool: MySqlPool) {
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 20);
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 5);
 }
+
+/// A send refused for its `reply_to` gives its use back; one into a
+/// conversation the sender is not in keeps it, as every refused change does.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_refused_reply_does_not_count_and_a_strangers_send_does(pool: MySqlPool) {
+    let app = TestApp::with_config(pool, |c| c.send_rate_limit = 3);
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let own = app.conversation(&alice, &[]).await;
+    let bobs = app.conversation(&bob, &[]).await;
+    for _ in 0..5 {
+        let refused = app
+            .send_message(&alice, own, json!({"body": "re", "reply_to": 999_999}))
+            .await;
+        assert_eq!(refused.status, 400);
+    }
+    assert_eq!(
+        app.send_message(&alice, bobs, json!({"body": "hello?"}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.send_message(&alice, own, json!({"body": "one"}))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        app.send_message(&alice, own, json!({"body": "two"}))
+            .await
+            .status,
+        201
+    );
+    let limited = app
+        .send_message(&alice, own, json!({"body": "three"}))
+        .await;
+    assert_eq!(limited.status, 429);
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+}

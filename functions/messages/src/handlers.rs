@@ -95,23 +95,9 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         attachments,
     } = ctx.json::<SendBody>()?.parse()?;
     let now = time::now();
-    let config = ctx.state.config.clone();
+    let counted = Limit::Changes.use_at(&ctx.state.config, now);
     let storage = ctx.state.storage.clone();
     let conn = ctx.db.conn().await?;
-    if let Err(limited) = rate_limit::take(conn, &config, sender.id, Limit::Changes, now).await {
-        // A repeat of a stored send is answered from what was stored,
-        // whatever the limit.
-        let stored = match &client_id {
-            Some(client_id) => {
-                messages::repeat_of(conn, conversation_id, sender.id, client_id).await?
-            }
-            None => None,
-        };
-        return match stored {
-            Some(message) => Ok(respond::ok(&message)),
-            None => Err(limited),
-        };
-    }
     let attachments = if attachments.is_empty() {
         Vec::new()
     } else {
@@ -120,15 +106,11 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
             Err(refused) => {
                 // A retry of a send that already took these uploads is
                 // answered from what was stored.
-                if let Some(client_id) = &client_id
-                    && let Some(stored) =
-                        messages::repeat_of(conn, conversation_id, sender.id, client_id).await?
+                return match stored_send(conn, conversation_id, &sender, client_id.as_ref()).await?
                 {
-                    rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
-                    return Ok(respond::ok(&stored));
-                }
-                rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
-                return Err(refused);
+                    Some(stored) => Ok(respond::ok(&stored)),
+                    None => Err(refused),
+                };
             }
         }
     };
@@ -138,8 +120,7 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
         reply_to,
         attachments: &attachments,
     };
-    let sent = messages::send(conn, conversation_id, &sender, draft, now).await?;
-    match sent {
+    match messages::send(conn, conversation_id, &sender, draft, counted, now).await? {
         Sent::Created {
             message,
             participant_count,
@@ -147,23 +128,35 @@ pub async fn send(sender: User, mut ctx: RequestCtx) -> Result<Response<Body>, A
             ctx.announce_sent(&message, participant_count).await;
             Ok(respond::created(&message))
         }
-        Sent::Repeated(message) => {
-            rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
-            Ok(respond::ok(&message))
+        Sent::Repeated(message) => Ok(respond::ok(&message)),
+        Sent::Limited { window_started_at } => {
+            // A repeat of a stored send is answered from what was stored,
+            // whatever the limit.
+            match stored_send(conn, conversation_id, &sender, client_id.as_ref()).await? {
+                Some(stored) => Ok(respond::ok(&stored)),
+                None => Err(Limit::Changes.refused(window_started_at, now)),
+            }
         }
         Sent::NotParticipant => Err(ApiError::NotFound),
-        Sent::AttachmentTaken => {
-            rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
-            Err(uploads::not_attachable())
-        }
-        Sent::NoSuchReplyTo => {
-            rate_limit::give_back(conn, sender.id, Limit::Changes).await?;
-            Err(ApiError::invalid_field(
-                "reply_to",
-                "Must be the id of a message of this conversation.",
-            ))
-        }
+        Sent::AttachmentTaken => Err(uploads::not_attachable()),
+        Sent::NoSuchReplyTo => Err(ApiError::invalid_field(
+            "reply_to",
+            "Must be the id of a message of this conversation.",
+        )),
     }
+}
+
+/// The sender's stored send with this `client_id`, if it has one.
+async fn stored_send(
+    conn: &mut sqlx::MySqlConnection,
+    conversation_id: i64,
+    sender: &User,
+    client_id: Option<&ClientId>,
+) -> Result<Option<messages::Message>, ApiError> {
+    Ok(match client_id {
+        Some(client_id) => messages::repeat_of(conn, conversation_id, sender.id, client_id).await?,
+        None => None,
+    })
 }
 
 /// `GET /api/conversations/{id}/messages/{message_id}`: one message, a

@@ -12,6 +12,7 @@ use sqlx::{Connection, FromRow, MySqlConnection};
 
 use crate::domain::{ClientId, MessageBody};
 use crate::store::conversations::lock_for_member;
+use crate::store::rate_windows;
 use crate::store::reactions::{self, Reaction};
 use crate::store::uploads::{self, Attachment};
 use crate::store::users::{PublicUser, User};
@@ -120,6 +121,8 @@ pub enum Sent {
     },
     /// The sender already used this `client_id` here: the stored message.
     Repeated(Message),
+    /// Beyond the sender's rate limit, in the window that began then.
+    Limited { window_started_at: DateTime<Utc> },
     /// The sender is not a participant (or the conversation does not exist).
     NotParticipant,
     /// `reply_to` names no message of this conversation.
@@ -153,13 +156,15 @@ impl<'a> Draft<'a> {
 /// sender's read marker to it and the conversation's activity forward, in one
 /// transaction; only a participant can send. A reply joins the thread of the
 /// message it answers, whose `reply_count` rises (without a new `version`).
-/// One call of the `send_message` procedure: the conversation's lock is held
-/// for no round trip of the network.
+/// The send counts as one use of `counted` (given back when it changes
+/// nothing). One call of the `send_message` procedure: the conversation's
+/// lock is held for no round trip of the network.
 pub async fn send(
     conn: &mut MySqlConnection,
     conversation_id: i64,
     sender: &User,
     draft: Draft<'_>,
+    counted: rate_windows::Use,
     now: DateTime<Utc>,
 ) -> Result<Sent, sqlx::Error> {
     let Draft {
@@ -173,7 +178,7 @@ pub async fn send(
         let ids: Vec<&str> = attachments.iter().map(|a| a.id.as_str()).collect();
         serde_json::Value::from(ids).to_string()
     });
-    let stored: SendOutcome = sqlx::query_as("CALL send_message(?, ?, ?, ?, ?, ?, ?, ?)")
+    let stored: SendOutcome = sqlx::query_as("CALL send_message(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(conversation_id)
         .bind(sender.id)
         .bind(body)
@@ -182,10 +187,18 @@ pub async fn send(
         .bind(reply_to)
         .bind(uploads::to_column(attachments))
         .bind(upload_ids)
+        .bind(counted.bucket)
+        .bind(counted.allowed)
+        .bind(counted.window_began_after.naive_utc())
         .fetch_one(&mut *conn)
         .await?;
     match stored.outcome.as_str() {
         "created" => {}
+        "limited" => {
+            return Ok(Sent::Limited {
+                window_started_at: stored.window_started_at.unwrap_or(now),
+            });
+        }
         "repeated" => {
             let repeated = by_client_id(
                 &mut *conn,
@@ -245,6 +258,7 @@ struct SendOutcome {
     version: Option<i64>,
     thread_id: Option<i64>,
     participant_count: Option<i32>,
+    window_started_at: Option<DateTime<Utc>>,
 }
 
 fn unexpected(what: &str) -> sqlx::Error {

@@ -4,10 +4,23 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::MySqlConnection;
 
+/// A use counted by the statement that does the work (the send's
+/// procedure, which runs [`reserve`]'s upsert in its own transaction).
+#[derive(Debug, Clone, Copy)]
+pub struct Use {
+    pub bucket: &'static str,
+    /// Uses a window allows.
+    pub allowed: u32,
+    /// A window that began at or before this has passed.
+    pub window_began_after: DateTime<Utc>,
+}
+
 /// Counts one use before the work and returns the uses counted in the
 /// current window, this one included; a window that has passed starts again
 /// at one. One statement, as the login throttle's: parallel uses from any
-/// number of instances each get their own count.
+/// number of instances each get their own count. The send's procedure
+/// (`migrations/20261207000001_send_procedure.sql`) runs the same upsert:
+/// they change together.
 pub async fn reserve(
     conn: &mut MySqlConnection,
     user_id: i64,
