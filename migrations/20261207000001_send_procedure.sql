@@ -46,6 +46,7 @@ BEGIN
     DECLARE uploads_named, uploads_claimed INT DEFAULT 0;
     DECLARE uses_counted INT DEFAULT NULL;
     DECLARE window_began DATETIME(6) DEFAULT NULL;
+    DECLARE is_member BOOLEAN DEFAULT FALSE;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
     BEGIN
         ROLLBACK;
@@ -68,8 +69,13 @@ BEGIN
             SET outcome = 'limited';
             LEAVE send;
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM conversation_participants p
-                        WHERE p.conversation_id = in_conversation AND p.user_id = in_sender) THEN
+        -- A consistent read: `SELECT ... INTO`, since `SET` or `IF` over a
+        -- subquery takes a shared lock on the row (MariaDB 10.11, at READ
+        -- COMMITTED too), before the conversation's, against the lock order.
+        SELECT EXISTS (SELECT 1 FROM conversation_participants p
+                        WHERE p.conversation_id = in_conversation AND p.user_id = in_sender)
+          INTO is_member;
+        IF NOT is_member THEN
             COMMIT;
             SET outcome = 'not_participant';
             LEAVE send;

@@ -285,23 +285,32 @@ impl Report {
         writeln!(md, "## Side by side with the original\n")?;
         writeln!(
             md,
-            "The original's figures: Django + DRF + gunicorn with 2 workers, as it ships, measured with wrk at c=32 (and c=1 where shown), 10 s a point, on one machine of this kind against the same MariaDB ({ORIGINAL_MEASURED_ON}); its p99 figures were not kept, so only throughput is compared. Round trips: commands that reach the database per request (pings, BEGIN and COMMIT included), counted by a proxy on the wire after warm-up, on a one-connection pool as a Lambda instance has.\n"
+            "The original's figures: Django + DRF + gunicorn with 2 workers, as it ships, measured with wrk at c=32 (and c=1 where shown), 10 s a point, against the same MariaDB ({ORIGINAL_MEASURED_ON}), in one run with this project's `bench serve` on another machine than this one (the original does not run here); its p99 figures were not kept, so only throughput is compared. The ratio here divides this run's figure by the original's from that run; the last column says how this machine compares with that one on this project's own figures (below 1: slower here), so the ratio that run would have shown is about the ratio here divided by it. Round trips: commands that reach the database per request (pings, BEGIN and COMMIT included), counted by a proxy on the wire after warm-up, on a one-connection pool as a Lambda instance has.\n"
         )?;
         writeln!(
             md,
-            "| scenario | c | original req/s (what it ran) | here req/s | ratio |"
+            "| scenario | c | original req/s (what it ran) | this project in that run | ratio in that run | here req/s | ratio here | here ÷ that run's |"
         )?;
-        writeln!(md, "|---|---|---|---|---|")?;
+        writeln!(md, "|---|---|---|---|---|---|---|---|")?;
         for r in &self.results {
             let Some(original) = r.scenario.original() else {
                 continue;
             };
             for c in CONCURRENCIES {
-                if let Some(theirs) = original.at(c) {
+                if let Some(that_run) = original.at(c) {
+                    let theirs = that_run.original;
                     let ours = r.at(c).requests_per_sec;
+                    let (then, ratio_then, machine) = match that_run.ours {
+                        Some(then) => (
+                            format!("{then}"),
+                            format!("{:.1}×", then / theirs),
+                            format!("{:.2}", ours / then),
+                        ),
+                        None => ("".into(), "".into(), "".into()),
+                    };
                     writeln!(
                         md,
-                        "| {} | {c} | {theirs} ({}) | {ours:.0} | {:.1}× |",
+                        "| {} | {c} | {theirs} ({}) | {then} | {ratio_then} | {ours:.0} | {:.1}× | {machine} |",
                         r.scenario.name(),
                         original.what,
                         ours / theirs
@@ -331,9 +340,10 @@ impl Report {
             };
             for target in r.scenario.speedup_targets() {
                 let c = target.concurrency;
-                let Some(theirs) = original.at(c) else {
+                let Some(that_run) = original.at(c) else {
                     continue;
                 };
+                let theirs = that_run.original;
                 let ours = r.at(c).requests_per_sec;
                 let speedup = ours / theirs;
                 writeln!(

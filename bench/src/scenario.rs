@@ -40,25 +40,34 @@ pub enum Scenario {
 }
 
 /// The original (Django + DRF + gunicorn with 2 workers, as it ships) on
-/// the same route, measured side by side with this project on one machine
-/// of this kind on [`ORIGINAL_MEASURED_ON`] with wrk, 10 s a point, against
-/// the same MariaDB. Its p99 figures were not kept.
+/// the same route, measured on [`ORIGINAL_MEASURED_ON`] with wrk, 10 s a
+/// point, against the same MariaDB, in one run with this project's
+/// `bench serve` on the same machine (another machine than this one: the
+/// original cannot run here). Its p99 figures were not kept.
 #[derive(Clone, Copy, Debug)]
 pub struct Original {
     /// What it ran, where that differs.
     pub what: &'static str,
-    pub c32_requests_per_sec: f64,
-    pub c1_requests_per_sec: Option<f64>,
+    pub c32: ThatRun,
+    pub c1: Option<ThatRun>,
+}
+
+/// One point of the run that measured the original: its requests per
+/// second, and this project's in the same run where that was measured.
+#[derive(Clone, Copy, Debug)]
+pub struct ThatRun {
+    pub original: f64,
+    pub ours: Option<f64>,
 }
 
 pub const ORIGINAL_MEASURED_ON: &str = "2026-12-07";
 
 impl Original {
-    /// Its requests per second at `concurrency`, where measured.
-    pub fn at(&self, concurrency: u32) -> Option<f64> {
+    /// That run's figures at `concurrency`, where measured.
+    pub fn at(&self, concurrency: u32) -> Option<ThatRun> {
         match concurrency {
-            1 => self.c1_requests_per_sec,
-            CONCURRENCY => Some(self.c32_requests_per_sec),
+            1 => self.c1,
+            CONCURRENCY => Some(self.c32),
             _ => None,
         }
     }
@@ -216,27 +225,44 @@ impl Scenario {
     /// The original's figures on the same route, where it has one.
     pub fn original(self) -> Option<Original> {
         let (what, c32, c1) = match self {
-            Scenario::Send => ("one conversation", ORIGINAL_SEND.0, Some(ORIGINAL_SEND.1)),
+            Scenario::Send => (
+                "one conversation",
+                that_run(348.0, 2_030.0),
+                Some(that_run(286.0, 1_559.0)),
+            ),
+            // That run sent into one conversation only.
             Scenario::SpreadSend => (
                 "its one-conversation send: it has no other",
-                ORIGINAL_SEND.0,
-                Some(ORIGINAL_SEND.1),
+                ThatRun {
+                    original: 348.0,
+                    ours: None,
+                },
+                Some(ThatRun {
+                    original: 286.0,
+                    ours: None,
+                }),
             ),
-            Scenario::Login => ("same (argon2id here by design)", 12.1, None),
-            Scenario::InvalidToken => ("same", 3_088.0, None),
-            Scenario::PageOne => ("page 1 of 10,000", 145.0, Some(85.5)),
-            Scenario::Deep => ("8,000 deep, offset pagination", 94.2, None),
-            Scenario::PageSize100 => ("page_size = 100", 49.0, None),
-            Scenario::ListMyConversations => {
-                ("20 conversations × 3 participants × 5 messages", 26.9, None)
-            }
+            Scenario::Login => ("same (argon2id here by design)", that_run(12.1, 73.2), None),
+            Scenario::InvalidToken => ("same", that_run(3_088.0, 109_254.0), None),
+            Scenario::PageOne => (
+                "page 1 of 10,000",
+                that_run(145.0, 7_949.0),
+                Some(that_run(85.5, 2_637.0)),
+            ),
+            Scenario::Deep => (
+                "8,000 deep, offset pagination",
+                that_run(94.2, 8_487.0),
+                None,
+            ),
+            Scenario::PageSize100 => ("page_size = 100", that_run(49.0, 5_335.0), None),
+            Scenario::ListMyConversations => (
+                "20 conversations × 3 participants × 5 messages",
+                that_run(26.9, 3_544.0),
+                None,
+            ),
             _ => return None,
         };
-        Some(Original {
-            what,
-            c32_requests_per_sec: c32,
-            c1_requests_per_sec: c1,
-        })
+        Some(Original { what, c32, c1 })
     }
 
     /// The speed-ups over [`Self::original`] this route must keep.
