@@ -5,15 +5,17 @@
 -- takes to run them, with no network in between.
 --
 -- What it does, in order: counts the send against the sender's rate limit
--- (the upsert of `shared::store::rate_windows::reserve`, here in the send's
--- transaction: a send that changes nothing gives its use back by rolling
--- back), a plain read of the sender's membership (so a stranger takes no
--- conversation lock), the conversation's row lock with membership in the
--- condition (a member removed since), the replied-to message's thread, the
--- message's row, the uploads it claims, the thread's reply count, and the
--- conversation's counters with the sender's read marker. Refused by the
--- limit or as a stranger, the use stays counted (it commits); any error rolls
--- the transaction back before it reaches the caller, so no lock outlives the
+-- (the upsert of `shared::store::rate_windows::reserve`, committed on its
+-- own, so that the sender's sends into other conversations never wait on
+-- that row), a consistent read of the sender's membership (so a stranger
+-- takes no conversation lock), then in one transaction the conversation's
+-- row lock with membership in the condition (a member removed since), the
+-- replied-to message's thread, the message's row, the uploads it claims, the
+-- thread's reply count, and the conversation's counters with the sender's
+-- read marker. A send that changes nothing (a repeated client_id, a missing
+-- replied-to message, an upload already taken) gives its use back; refused
+-- by the limit or as a stranger, the use stays counted. Any error rolls the
+-- transaction back before it reaches the caller, so no lock outlives the
 -- call.
 --
 -- It answers one row: `outcome` ('created', 'limited', 'repeated' when the
@@ -44,7 +46,7 @@ BEGIN
     DECLARE participants INT DEFAULT NULL;
     DECLARE upload VARCHAR(64) CHARACTER SET ascii DEFAULT NULL;
     DECLARE uploads_named, uploads_claimed INT DEFAULT 0;
-    DECLARE uses_counted INT DEFAULT NULL;
+    DECLARE uses_counted BIGINT DEFAULT NULL;
     DECLARE window_began DATETIME(6) DEFAULT NULL;
     DECLARE is_member BOOLEAN DEFAULT FALSE;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
@@ -54,32 +56,34 @@ BEGIN
     END;
 
     send: BEGIN
-        START TRANSACTION;
+        -- This statement's own count, whatever the sender's other sends
+        -- count meanwhile (LAST_INSERT_ID(expr) is per connection).
         INSERT INTO rate_windows (user_id, bucket, uses, window_started_at)
-        VALUES (in_sender, in_bucket, 1, in_created_at)
+        VALUES (in_sender, in_bucket, LAST_INSERT_ID(1), in_created_at)
         ON DUPLICATE KEY UPDATE
-            uses = IF(window_started_at <= in_window_began_after, 1, uses + 1),
+            uses = LAST_INSERT_ID(IF(window_started_at <= in_window_began_after, 1, uses + 1)),
             window_started_at = IF(window_started_at <= in_window_began_after, in_created_at,
                                    window_started_at);
-        SELECT w.uses, w.window_started_at INTO uses_counted, window_began
-          FROM rate_windows w
-         WHERE w.user_id = in_sender AND w.bucket = in_bucket;
+        SET uses_counted = LAST_INSERT_ID();
         IF uses_counted > in_allowed THEN
-            COMMIT;
+            SELECT w.window_started_at INTO window_began
+              FROM rate_windows w
+             WHERE w.user_id = in_sender AND w.bucket = in_bucket;
             SET outcome = 'limited';
             LEAVE send;
         END IF;
-        -- A consistent read: `SELECT ... INTO`, since `SET` or `IF` over a
-        -- subquery takes a shared lock on the row (MariaDB 10.11, at READ
-        -- COMMITTED too), before the conversation's, against the lock order.
+        -- `SELECT ... INTO`, a consistent read: `SET` or `IF` over a
+        -- subquery share-locks the row (MariaDB 10.11, at READ COMMITTED
+        -- too), a participant row before the conversation's, against the
+        -- lock order.
         SELECT EXISTS (SELECT 1 FROM conversation_participants p
                         WHERE p.conversation_id = in_conversation AND p.user_id = in_sender)
           INTO is_member;
         IF NOT is_member THEN
-            COMMIT;
             SET outcome = 'not_participant';
             LEAVE send;
         END IF;
+        START TRANSACTION;
         SELECT c.last_seq + 1, c.last_version + 1, c.participant_count
           INTO new_seq, new_version, participants
           FROM conversations c
@@ -88,7 +92,7 @@ BEGIN
                         WHERE p.conversation_id = c.id AND p.user_id = in_sender)
            FOR UPDATE;
         IF new_seq IS NULL THEN
-            COMMIT;
+            ROLLBACK;
             SET outcome = 'not_participant';
             LEAVE send;
         END IF;
@@ -114,8 +118,8 @@ BEGIN
                 (conversation_id, sender_id, body, client_id, created_at, seq, version,
                  reply_to, thread_id, attachments)
             VALUES
-                (in_conversation, in_sender, in_body, in_client_id, in_created_at, new_seq, new_version,
-                 in_reply_to, thread, in_attachments);
+                (in_conversation, in_sender, in_body, in_client_id, in_created_at, new_seq,
+                 new_version, in_reply_to, thread, in_attachments);
             SET new_id = LAST_INSERT_ID();
         END insert_message;
         IF outcome = 'repeated' THEN
@@ -144,6 +148,13 @@ BEGIN
          WHERE c.id = in_conversation;
         COMMIT;
     END send;
+
+    -- A send that changed nothing gives its use back, as
+    -- `shared::store::rate_windows::release` does.
+    IF outcome IN ('repeated', 'no_reply_to', 'attachment_taken') THEN
+        UPDATE rate_windows w SET w.uses = GREATEST(w.uses - 1, 0)
+         WHERE w.user_id = in_sender AND w.bucket = in_bucket;
+    END IF;
 
     SELECT outcome, new_id AS id, new_seq AS seq, new_version AS version, thread AS thread_id,
            participants AS participant_count, window_began AS window_started_at;

@@ -274,3 +274,60 @@ async fn a_send_that_fails_inside_the_procedure_releases_the_conversation(pool: 
         .unwrap();
     assert_eq!(stored, 3);
 }
+
+/// A send waiting for its conversation's lock holds nothing of its sender's:
+/// the same user's send into another conversation goes through meanwhile
+/// (the rate limit's count is committed before the send's transaction).
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_send_waiting_in_one_conversation_does_not_hold_the_senders_others(pool: MySqlPool) {
+    use sqlx::Connection;
+    use std::time::{Duration, Instant};
+
+    let app = TestApp::new(pool.clone());
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let busy = app.conversation(&alice, &[&bob]).await;
+    let other = app.conversation(&alice, &[]).await;
+    let state = app.production_state(4).await;
+
+    let mut holder = pool.acquire().await.unwrap();
+    let mut held = holder.begin().await.unwrap();
+    sqlx::query("SELECT id FROM conversations WHERE id = ? FOR UPDATE")
+        .bind(busy)
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let waiting = {
+        let (state, token) = (state.clone(), alice.access.clone());
+        tokio::spawn(async move {
+            let path = format!("/api/conversations/{busy}/messages");
+            call_on(
+                &state,
+                "POST",
+                &path,
+                &token,
+                Some(json!({"body": "waits"})),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the send waits for the held lock");
+    let started = Instant::now();
+    let (status, _) = call_on(
+        &state,
+        "POST",
+        &format!("/api/conversations/{other}/messages"),
+        &alice.access,
+        Some(json!({"body": "meanwhile"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the other send waited {:?}",
+        started.elapsed()
+    );
+    held.rollback().await.unwrap();
+    assert_eq!(waiting.await.unwrap().0, 201);
+}

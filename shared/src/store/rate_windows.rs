@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::MySqlConnection;
 
 /// A use counted by the statement that does the work (the send's
-/// procedure, which runs [`reserve`]'s upsert in its own transaction).
+/// procedure, which runs [`reserve`]'s upsert and [`release`]'s update).
 #[derive(Debug, Clone, Copy)]
 pub struct Use {
     pub bucket: &'static str,
