@@ -425,12 +425,12 @@ impl Report {
         );
         writeln!(
             md,
-            "| a send into a conversation of 1,000 members with {} connections open answers within 1.2× of the same send into a conversation nobody listens to: both the sends into a conversation of 1,000 that nobody listens to, sent between them, and the sends before anyone connected (p50, p99; {} sends each) | p50 {heard50:.2} vs {beside50:.2} ms ({ratio50:.2}×), p99 {heard99:.2} vs {beside99:.2} ms ({ratio99:.2}×); against the sends before anyone connected p50 {quiet50:.2} ms ({:.2}×), p99 {quiet99:.2} ms ({:.2}×); with no fan-out running beside it (nudging a queue nothing takes from) p50 {held50:.2} ms, p99 {held99:.2} ms | {} |",
+            "| a send into a conversation of 1,000 members with {} connections open answers within 1.2× of the same send into a conversation nobody listens to, under the same conditions: the sends into a conversation of 1,000 that nobody listens to, each right after a listened send's last frame (p50, p99; {} sends each) | p50 {heard50:.2} vs {beside50:.2} ms ({ratio50:.2}×), p99 {heard99:.2} vs {beside99:.2} ms ({ratio99:.2}×); beside: on the idle machine before anyone connected p50 {quiet50:.2} ms ({:.2}×), p99 {quiet99:.2} ms ({:.2}×); with everyone connected and no fan-out running (nudging a queue nothing takes from) p50 {held50:.2} ms, p99 {held99:.2} ms | {} |",
             latency.listeners,
             latency.sends,
             heard50 / quiet50,
             heard99 / quiet99,
-            mark(ratio50.max(heard50 / quiet50) <= 1.2 && ratio99.max(heard99 / quiet99) <= 1.2)
+            mark(ratio50 <= 1.2 && ratio99 <= 1.2)
         )?;
         let last99 = quantile(&latency.after_answer_ms, 0.99);
         writeln!(
@@ -452,14 +452,21 @@ impl Report {
             let load = &self.delivery.under_load;
             let (quiet, with) = (&load.without_listeners, &load.with_listeners);
             let share = with.requests_per_sec / quiet.requests_per_sec;
+            let off = self
+                .results
+                .iter()
+                .find(|r| r.scenario == Scenario::SpreadSend)
+                .map_or(f64::NAN, |r| r.c32.requests_per_sec);
+            let share_of_off = with.requests_per_sec / off;
             writeln!(
                 md,
-                "| fan-out: send req/s (32 conversations, c=32) with {} listeners per conversation ≥ 80% of the rate with nobody listening | {:.0}% ({:.0} → {:.0} req/s) | {} |",
+                "| fan-out: send req/s (32 conversations, c=32) with {} listeners per conversation ≥ 80% of the rate with nobody listening, and of the rate without real-time delivery | {:.0}% ({:.0} → {:.0} req/s); {:.0}% of {off:.0} req/s without delivery | {} |",
                 load.listeners_per_conversation,
                 share * 100.0,
                 quiet.requests_per_sec,
                 with.requests_per_sec,
-                mark(share >= 0.8)
+                share_of_off * 100.0,
+                mark(share >= 0.8 && share_of_off >= 0.8)
             )?;
         }
         // The sends are held against the autocommit INSERT above instead.
@@ -566,10 +573,10 @@ impl Report {
         writeln!(
             md,
             "\n**Fan-out under load.** \"send, 32 conversations\" at c=32, the median of {} runs of {} s, through the HTTP server: without \
-             real-time delivery (the table above), with it and nobody connected (each send also looks for a \
-             connected participant after its commit, one statement), and with the {} other participants of every \
-             conversation connected (each send also nudges the delivery queue; the fan-out function's passes read \
-             what to send and post a signed Management API request per connection). The gateway, the fan-out \
+             real-time delivery (the table above), with it and nobody connected (each send also nudges the \
+             delivery queue after its commit; the fan-out function's passes find nobody to post to), and with the \
+             {} other participants of every conversation connected (the same nudges; the passes read what to send \
+             and post a signed Management API request per connection). The gateway, the fan-out \
              function and the listeners share the 2 cores with the server here; in the cloud SQS, Lambda and API \
              Gateway carry them.\n",
             self.runs,
