@@ -13,10 +13,9 @@ use serde_json::{Value, json};
 use shared::time;
 use sqlx::MySqlPool;
 
-use crate::database;
 use crate::scenario::Inputs;
 use crate::seed::DataSet;
-use crate::settings::SECRET;
+use crate::settings;
 use crate::stats::median;
 
 /// Fresh starts timed per function.
@@ -121,13 +120,8 @@ pub async fn measure(
 
 /// The environment a function starts with, configured as deployed.
 fn environment(function: Function, scratch: &Path) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("DATABASE_URL", database::url()),
-        ("JWT_SECRET", SECRET.to_string()),
-        (
-            "REQUEST_LOG_FILE",
-            scratch.join("cold.log").display().to_string(),
-        ),
+    let mut env = settings::function_env(scratch, "cold.log");
+    env.extend([
         // The rounds send and take tickets far faster than a user.
         ("SEND_RATE_LIMIT", "1000000".to_string()),
         ("TICKET_RATE_LIMIT", "1000000".to_string()),
@@ -144,7 +138,7 @@ fn environment(function: Function, scratch: &Path) -> Vec<(&'static str, String)
             "AWS_SECRET_ACCESS_KEY",
             harness::storage::SECRET_KEY.to_string(),
         ),
-    ];
+    ]);
     if function == Function::Fanout {
         // The Management API and the delivery queue configured, as
         // deployed, so the start builds their clients; nothing listens

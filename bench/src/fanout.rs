@@ -26,7 +26,7 @@ use crate::load::{self, Figures, Request};
 use crate::realtime_stack::{self, Realtime};
 use crate::scenario::{Inputs, Scenario};
 use crate::seed::DataSet;
-use crate::settings::{self, CONCURRENCY, SECRET};
+use crate::settings::{self, CONCURRENCY};
 use crate::{cpu, database, in_process, server};
 
 /// Sends whose frames the room measurement times at every listener.
@@ -95,14 +95,7 @@ pub async fn measure(
     duration: Duration,
     runs: u32,
 ) -> anyhow::Result<Delivery> {
-    let function_env = [
-        ("DATABASE_URL", database::url()),
-        ("JWT_SECRET", SECRET.to_string()),
-        (
-            "REQUEST_LOG_FILE",
-            scratch.join("functions.log").display().to_string(),
-        ),
-    ];
+    let function_env = settings::function_env(scratch, "functions.log");
     let realtime = Realtime::start(&root.join("target/release"), &function_env)
         .await
         .context("the realtime and fan-out functions and the local gateway")?;

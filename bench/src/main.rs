@@ -167,14 +167,7 @@ async fn run(duration: Duration, runs: u32) -> anyhow::Result<()> {
     .await?;
 
     eprintln!("the cargo lambda watch path...");
-    let watch_env = [
-        ("DATABASE_URL", database::url()),
-        ("JWT_SECRET", settings::SECRET.to_string()),
-        (
-            "REQUEST_LOG_FILE",
-            scratch.join("watch.log").display().to_string(),
-        ),
-    ];
+    let watch_env = settings::function_env(&scratch, "watch.log");
     let watch = watch::measure(
         &root,
         &watch_env,

@@ -161,9 +161,10 @@ impl Report {
             )?;
             writeln!(
                 md,
-                "\nThe rate limit's bookkeeping is one statement of a send's {} (the upsert that counts the change, as `SEND_RATE_LIMIT` \
-                 is raised here so that nothing is refused): alone on one connection, {} runs one after another, p50 {:.3} ms and p99 \
-                 {:.3} ms, against the whole send's p50 of {:.2} ms at c=1.",
+                "\nThe rate limit's bookkeeping, the upsert that counts the change (inside the `send_message` call, one of a send's {} \
+                 statements; `SEND_RATE_LIMIT` is raised here so that nothing is refused), run as a statement of its own on one \
+                 connection, {} runs one after another, its round trip included: p50 {:.3} ms and p99 {:.3} ms, against the whole \
+                 send's p50 of {:.2} ms at c=1.",
                 send.statements,
                 self.rate_limit_ms.len(),
                 quantile(&self.rate_limit_ms, 0.5),
@@ -177,8 +178,8 @@ impl Report {
                 md,
                 "\nA send with three attachments (its uploads already in storage, 1 KiB each), against the same send without, {} of \
                  each one after another in process: p50 {:.2} ms against {:.2} ms ({:.2}×), p99 {:.2} ms against {:.2} ms; {} SQL \
-                 statements against {} (the uploads' read and their claim), and three `HeadObject` requests to the local \
-                 S3-compatible server before the transaction.",
+                 statements against {} (the uploads' read; their claim is inside the `send_message` call), and three `HeadObject` \
+                 requests to the local S3-compatible server before it.",
                 files.with_ms.len(),
                 quantile(&files.with_ms, 0.5),
                 quantile(&files.without_ms, 0.5),

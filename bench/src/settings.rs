@@ -1,6 +1,7 @@
 //! The benchmark's fixed settings and the application's configuration over
 //! its database.
 
+use std::path::Path;
 use std::time::Duration;
 
 use shared::config::Config;
@@ -26,4 +27,18 @@ pub fn config(pool_size: u32) -> Config {
     config.tokens.access_ttl = Duration::from_secs(3600);
     config.login_throttle.max_failures = 1_000_000;
     config
+}
+
+/// The environment every function binary of the run starts with: the
+/// benchmark's database and token secret, and its request log under
+/// `scratch` as `log_name`.
+pub fn function_env(scratch: &Path, log_name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database::url()),
+        ("JWT_SECRET", SECRET.to_string()),
+        (
+            "REQUEST_LOG_FILE",
+            scratch.join(log_name).display().to_string(),
+        ),
+    ]
 }
