@@ -48,6 +48,16 @@ pub struct Split {
     pub database: f64,
 }
 
+impl std::ops::AddAssign for Split {
+    fn add_assign(&mut self, other: Split) {
+        self.server += other.server;
+        self.fanout += other.fanout;
+        self.gateway_and_listeners += other.gateway_and_listeners;
+        self.load_generator += other.load_generator;
+        self.database += other.database;
+    }
+}
+
 /// A reading to subtract from a later one.
 pub struct Reading {
     server_pid: String,

@@ -1,9 +1,9 @@
 //! The real-time delivery measurements, through the local real-time stack:
-//! the spread send under load with delivery on (nobody listening, then two
-//! listeners in every conversation, and the backlog of frames after the
-//! load), and one sender's sends to a conversation of 1,000 members with two
-//! connections each (the time to the last frame, and what listening costs
-//! the send).
+//! the spread send under load without and with delivery (nobody listening,
+//! then two listeners in every conversation, and the backlog of frames after
+//! the load), and one sender's sends to a conversation of 1,000 members with
+//! two connections each (the time to the last frame, and what listening
+//! costs the send).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,7 +30,7 @@ use crate::settings::{self, CONCURRENCY};
 use crate::{cpu, database, in_process, server};
 
 /// Sends whose frames the room measurement times at every listener.
-const ROOM_SENDS: usize = 200;
+const ROOM_SENDS: usize = 500;
 /// Connections each member of the room opens.
 const ROOM_CONNECTIONS_EACH: usize = 2;
 /// The backlog after the load counts as drained once no frame has come for
@@ -51,25 +51,44 @@ pub struct Delivery {
     pub fanout_peak_rss_kib: u64,
 }
 
-/// The spread send at c=32 through the HTTP server with delivery on.
+/// The spread send at c=32 through the HTTP server, in rounds of three
+/// runs: without real-time delivery, with it and nobody connected, and with
+/// every listener of every conversation connected (its backlog drained
+/// before the next round), so that the three meet the same machine.
 #[derive(Debug)]
 pub struct UnderLoad {
-    /// With nobody connected.
-    pub without_listeners: Figures,
-    /// With every listener of every conversation connected.
-    pub with_listeners: Figures,
+    pub without_delivery: Runs,
+    pub without_listeners: Runs,
+    pub with_listeners: Runs,
     pub listeners_per_conversation: u64,
-    /// Where the CPU time of each of the two runs went, over the runs.
-    pub cpu_without_listeners: crate::cpu::Split,
-    pub cpu_with_listeners: crate::cpu::Split,
-    /// The fan-out function's CPU seconds from the start of the runs with
-    /// listeners until their backlog drained.
+    /// The fan-out function's CPU seconds in the runs with listeners and
+    /// the drains after them.
     pub fanout_cpu_through_drain: f64,
-    /// Sends answered over all runs of each.
-    pub sends_without_listeners: u64,
-    pub sends_with_listeners: u64,
-    /// The frames the listeners received over the runs with listeners.
+    /// The frames the listeners received in the runs with listeners.
     pub drain: Drain,
+}
+
+/// The runs of one kind.
+#[derive(Debug, Default)]
+pub struct Runs {
+    /// The run with the median requests per second.
+    pub median: Figures,
+    /// Sends answered over all runs.
+    pub sends: u64,
+    /// Where the CPU time went, over all runs.
+    pub cpu: cpu::Split,
+    all: Vec<Figures>,
+}
+
+impl Runs {
+    fn add(&mut self, figures: Figures, cpu: cpu::Split) {
+        self.sends += figures.requests - figures.errors;
+        self.cpu += cpu;
+        self.all.push(figures);
+        self.all
+            .sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+        self.median = self.all[self.all.len() / 2];
+    }
 }
 
 /// Frames counted after the load stopped, until they stopped coming.
@@ -82,6 +101,18 @@ pub struct Drain {
     pub last_frame_after: Duration,
     /// Whether frames were still coming when the wait's limit ended it.
     pub cut_off: bool,
+}
+
+impl Drain {
+    /// Two drains as one: their frames, and the longer wait.
+    fn and(self, other: Drain) -> Drain {
+        Drain {
+            frames: self.frames + other.frames,
+            expected: self.expected + other.expected,
+            last_frame_after: self.last_frame_after.max(other.last_frame_after),
+            cut_off: self.cut_off || other.cut_off,
+        }
+    }
 }
 
 /// Both measurements, with the real-time stack started from the release
@@ -143,9 +174,10 @@ impl Stack {
     }
 }
 
-/// The spread send again with delivery on, through the HTTP server: first
-/// with nobody connected, then with both listeners of every conversation
-/// connected, and then the wait for the frames still on their way.
+/// The spread send, `runs` rounds of three runs each on a fresh server:
+/// without delivery, with delivery and nobody connected, and with both
+/// listeners of every conversation connected, followed by the wait for the
+/// frames still on their way and the listeners' disconnection.
 async fn under_load(
     stack: &Stack,
     pool: &MySqlPool,
@@ -155,68 +187,76 @@ async fn under_load(
     duration: Duration,
     runs: u32,
 ) -> anyhow::Result<UnderLoad> {
-    eprintln!("fan-out: the spread send with real-time delivery on...");
+    eprintln!("fan-out: the spread send without and with real-time delivery...");
     let spread_send = Scenario::SpreadSend.request(inputs);
-    let mut server = server::spawn(Some(stack.realtime.gateway)).await?;
-    let server_pid = server.id().context("server pid")?;
     let fanout_pid = stack.realtime.fanout_pid()?;
-    // wrk off the runtime's threads: the gateway and the listeners run on them.
-    let load_off_runtime = |request: Request| {
-        let (base, scratch) = (server::base_url(), scratch.to_path_buf());
-        tokio::task::spawn_blocking(move || {
-            (0..runs.max(1))
-                .map(|_| load::run(&base, &request, CONCURRENCY, duration, &scratch))
-                .collect::<anyhow::Result<Vec<Figures>>>()
-        })
-    };
-    let answered = |all: &[Figures]| -> u64 { all.iter().map(|f| f.requests - f.errors).sum() };
-    let median_of = |mut all: Vec<Figures>| {
-        all.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
-        all[all.len() / 2]
-    };
-    let reading = cpu::Reading::take(server_pid, fanout_pid)?;
-    let all = load_off_runtime(spread_send.clone()).await??;
-    let cpu_without_listeners = reading.since()?;
-    let sends_without_listeners = answered(&all);
-    let without_listeners = median_of(all);
-    eprintln!("      nobody connected: {without_listeners:?}");
-    let frames = Arc::new(AtomicU64::new(0));
-    let mut counting = Vec::new();
-    for listener in &data.spread_listeners {
-        let url = stack.ticket_url(listener.id).await?;
-        counting.push(listeners::count_frames(&url, Arc::clone(&frames)).await?);
-    }
-    let reading = cpu::Reading::take(server_pid, fanout_pid)?;
-    let all = load_off_runtime(spread_send).await??;
-    let load_stopped = Instant::now();
-    let cpu_with_listeners = reading.since()?;
-    let sends_with_listeners = answered(&all);
-    let with_listeners = median_of(all);
-    eprintln!("      two listeners each: {with_listeners:?}");
+    let gateway = stack.realtime.gateway;
     let listeners_per_conversation =
         (data.spread_listeners.len() / data.spread_conversations.len()) as u64;
-    let drain = wait_for_drain(
-        &frames,
-        sends_with_listeners * listeners_per_conversation,
-        load_stopped,
-    )
-    .await;
-    eprintln!("      frames after the load: {drain:?}");
-    let fanout_cpu_through_drain = reading.since()?.fanout;
-    server.kill().await?;
-    counting.iter().for_each(JoinHandle::abort);
-    realtime_stack::all_disconnected(pool).await?;
+    let (mut without_delivery, mut without_listeners, mut with_listeners) =
+        (Runs::default(), Runs::default(), Runs::default());
+    let mut drain: Option<Drain> = None;
+    let mut fanout_cpu_through_drain = 0.0;
+    for _ in 0..runs.max(1) {
+        let (figures, cpu) = one_run(None, fanout_pid, &spread_send, duration, scratch).await?;
+        eprintln!("      without delivery: {figures:?}");
+        without_delivery.add(figures, cpu);
+        let (figures, cpu) =
+            one_run(Some(gateway), fanout_pid, &spread_send, duration, scratch).await?;
+        eprintln!("      nobody connected: {figures:?}");
+        without_listeners.add(figures, cpu);
+
+        let frames = Arc::new(AtomicU64::new(0));
+        let mut counting = Vec::new();
+        for listener in &data.spread_listeners {
+            let url = stack.ticket_url(listener.id).await?;
+            counting.push(listeners::count_frames(&url, Arc::clone(&frames)).await?);
+        }
+        let fanout_before = cpu::seconds(&fanout_pid.to_string(), false)?;
+        let (figures, cpu) =
+            one_run(Some(gateway), fanout_pid, &spread_send, duration, scratch).await?;
+        let load_stopped = Instant::now();
+        eprintln!("      two listeners each: {figures:?}");
+        with_listeners.add(figures, cpu);
+        let expected = (figures.requests - figures.errors) * listeners_per_conversation;
+        let drained = wait_for_drain(&frames, expected, load_stopped).await;
+        eprintln!("      frames after the load: {drained:?}");
+        fanout_cpu_through_drain += cpu::seconds(&fanout_pid.to_string(), false)? - fanout_before;
+        drain = Some(drain.map_or(drained, |d| d.and(drained)));
+        counting.iter().for_each(JoinHandle::abort);
+        realtime_stack::all_disconnected(pool).await?;
+    }
     Ok(UnderLoad {
+        without_delivery,
         without_listeners,
         with_listeners,
         listeners_per_conversation,
-        cpu_without_listeners,
-        cpu_with_listeners,
         fanout_cpu_through_drain,
-        sends_without_listeners,
-        sends_with_listeners,
-        drain,
+        drain: drain.context("no run")?,
     })
+}
+
+/// One wrk run of `request` against a fresh server, with real-time delivery
+/// through the gateway at `gateway` when given, and the CPU time each
+/// process spent in it. wrk runs off the runtime's threads: the gateway and
+/// the listeners run on them.
+async fn one_run(
+    gateway: Option<SocketAddr>,
+    fanout_pid: u32,
+    request: &Request,
+    duration: Duration,
+    scratch: &Path,
+) -> anyhow::Result<(Figures, cpu::Split)> {
+    let mut server = server::spawn(gateway).await?;
+    let reading = cpu::Reading::take(server.id().context("server pid")?, fanout_pid)?;
+    let (base, request, scratch) = (server::base_url(), request.clone(), scratch.to_path_buf());
+    let figures = tokio::task::spawn_blocking(move || {
+        load::run(&base, &request, CONCURRENCY, duration, &scratch)
+    })
+    .await??;
+    let cpu = reading.since()?;
+    server.kill().await?;
+    Ok((figures, cpu))
 }
 
 /// Waits for the fan-out's backlog after the load stopped at
@@ -259,7 +299,7 @@ async fn to_the_room(
     let room_send = Request::post(
         format!("/api/conversations/{}/messages", data.room),
         Some(&inputs.pager_token),
-        &json!({"body": "A message for a hundred listeners."}),
+        &json!({"body": "A message for the room."}),
     );
     eprintln!(
         "a conversation of {} members, nobody connected...",
