@@ -41,11 +41,9 @@ pub async fn call_on(
 }
 
 /// The URL of the fresh database `#[sqlx::test]` made for the running test.
-pub async fn database_url(pool: &MySqlPool) -> String {
-    let (database,): (String,) = sqlx::query_as("SELECT DATABASE()")
-        .fetch_one(pool)
-        .await
-        .expect("the test database's name");
+pub fn database_url(pool: &MySqlPool) -> String {
+    let options = pool.connect_options();
+    let database = options.get_database().expect("the test database's name");
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
     let server = base
         .rsplit_once('/')
@@ -110,13 +108,18 @@ impl TestApp {
         Self::with_config(pool, |_| {})
     }
 
+    /// An application on the test's fresh database through the pool the
+    /// functions build (its session settings included: READ COMMITTED, the
+    /// lock-wait timeouts), as every function's instance has.
     pub fn with_config(pool: MySqlPool, adjust: impl FnOnce(&mut Config)) -> Self {
         // The allocator setting every function starts with (see `shared::memory`).
         shared::memory::return_large_allocations();
         let log_file =
             std::env::temp_dir().join(format!("requests-{}.log", shared::secret::random_token()));
         let mut config = test_config(log_file.clone());
+        config.database.url = database_url(&pool);
         adjust(&mut config);
+        let pool = shared::db::pool(&config.database).expect("a valid database URL");
         let store = config.storage.as_ref().map(storage::store);
         let mut state = AppState::new(config, pool);
         if let Some(store) = store {
@@ -143,7 +146,7 @@ impl TestApp {
     ) -> AppState {
         let mut config = test_config(self.log_file.clone());
         adjust(&mut config);
-        config.database.url = database_url(self.pool()).await;
+        config.database.url = database_url(self.pool());
         config.database.max_connections = connections;
         let pool = shared::db::pool(&config.database).expect("a valid database URL");
         let store = config.storage.as_ref().map(storage::store);

@@ -87,7 +87,7 @@ impl Stack {
 
     /// [`Self::start`] with adjusted settings.
     pub async fn start_with(pool: MySqlPool, adjust: impl FnOnce(&mut StackSettings)) -> Self {
-        let url = database_url(&pool).await;
+        let url = database_url(&pool);
         let log_file =
             std::env::temp_dir().join(format!("realtime-{}.log", shared::secret::random_token()));
         let listener = TcpListener::bind("127.0.0.1:0")

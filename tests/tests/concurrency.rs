@@ -331,3 +331,18 @@ async fn a_send_waiting_in_one_conversation_does_not_hold_the_senders_others(poo
     held.rollback().await.unwrap();
     assert_eq!(waiting.await.unwrap().0, 201);
 }
+
+/// Every test's application runs on the pool the functions build, so its
+/// sessions read committed rows inside a transaction, as in production
+/// (REPEATABLE READ, the server's default, would keep the first snapshot).
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_test_application_runs_at_read_committed_as_the_functions_do(pool: MySqlPool) {
+    let app = TestApp::new(pool);
+    let mut tx = app.pool().begin().await.unwrap();
+    let count = "SELECT COUNT(*) FROM users";
+    let before: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap();
+    app.user("alice").await;
+    let after: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(after, before + 1, "the transaction kept its first snapshot");
+    tx.rollback().await.unwrap();
+}

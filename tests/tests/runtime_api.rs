@@ -23,7 +23,7 @@ fn env(database_url: String) -> Vec<(&'static str, String)> {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn every_function_answers_its_routes_through_the_runtime_api(pool: MySqlPool) {
-    let env = env(database_url(&pool).await);
+    let env = env(database_url(&pool));
     let auth = LambdaProcess::spawn("auth", &env).await;
     let conversations = LambdaProcess::spawn("conversations", &env).await;
     let messages = LambdaProcess::spawn("messages", &env).await;
