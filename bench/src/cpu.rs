@@ -48,6 +48,13 @@ pub struct Split {
     pub database: f64,
 }
 
+impl Split {
+    /// Every process's seconds together.
+    pub fn total(&self) -> f64 {
+        self.server + self.fanout + self.gateway_and_listeners + self.load_generator + self.database
+    }
+}
+
 impl std::ops::AddAssign for Split {
     fn add_assign(&mut self, other: Split) {
         self.server += other.server;

@@ -71,8 +71,6 @@ pub struct UnderLoad {
 /// The runs of one kind.
 #[derive(Debug, Default)]
 pub struct Runs {
-    /// The run with the median requests per second.
-    pub median: Figures,
     /// Sends answered over all runs.
     pub sends: u64,
     /// Where the CPU time went, over all runs.
@@ -85,9 +83,13 @@ impl Runs {
         self.sends += figures.requests - figures.errors;
         self.cpu += cpu;
         self.all.push(figures);
-        self.all
-            .sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
-        self.median = self.all[self.all.len() / 2];
+    }
+
+    /// The run with the median requests per second.
+    pub fn median(&self) -> Figures {
+        let mut all = self.all.clone();
+        all.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+        all.get(all.len() / 2).copied().unwrap_or_default()
     }
 }
 

@@ -451,9 +451,12 @@ impl Report {
         )?;
         {
             let load = &self.delivery.under_load;
-            let (quiet, with) = (&load.without_listeners.median, &load.with_listeners.median);
+            let (quiet, with) = (
+                load.without_listeners.median(),
+                load.with_listeners.median(),
+            );
             let share = with.requests_per_sec / quiet.requests_per_sec;
-            let off = load.without_delivery.median.requests_per_sec;
+            let off = load.without_delivery.median().requests_per_sec;
             writeln!(
                 md,
                 "| fan-out: send req/s (32 conversations, c=32) with {} listeners per conversation ≥ 80% of the rate with nobody listening (delivery on, nobody connected; the same rounds) | {:.0}% ({:.0} → {:.0} req/s); {:.0}% of the {off:.0} req/s without delivery in those rounds | {} |",
@@ -585,14 +588,14 @@ impl Report {
             "| send, 32 conversations, c=32 | req/s | p50 ms | p99 ms | errors | of the send without delivery |"
         )?;
         writeln!(md, "|---|---|---|---|---|---|")?;
-        let base = d.without_delivery.median.requests_per_sec;
+        let base = d.without_delivery.median().requests_per_sec;
         let rows = [
             ("without real-time delivery", &d.without_delivery),
             ("delivery on, nobody connected", &d.without_listeners),
             ("delivery on, listeners connected", &d.with_listeners),
         ];
         for (what, runs) in rows {
-            let f = runs.median;
+            let f = runs.median();
             writeln!(
                 md,
                 "| {what} | {:.1} | {:.2} | {:.2} | {} | {:.0}% |",
@@ -614,11 +617,6 @@ impl Report {
         writeln!(md, "|---|---|---|---|---|---|---|")?;
         for (what, runs) in rows {
             let (cpu, per) = (&runs.cpu, 1_000_000.0 / (runs.sends.max(1) as f64));
-            let all = cpu.server
-                + cpu.fanout
-                + cpu.gateway_and_listeners
-                + cpu.load_generator
-                + cpu.database;
             writeln!(
                 md,
                 "| {what} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
@@ -627,7 +625,7 @@ impl Report {
                 cpu.gateway_and_listeners * per,
                 cpu.load_generator * per,
                 cpu.database * per,
-                all * per
+                cpu.total() * per
             )?;
         }
         let drain = &d.drain;

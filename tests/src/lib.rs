@@ -85,6 +85,13 @@ impl TestResponse {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The seconds of `Retry-After`, which the answer must carry.
+    pub fn retry_after(&self) -> u64 {
+        self.header("retry-after")
+            .and_then(|seconds| seconds.parse().ok())
+            .unwrap_or_else(|| panic!("no Retry-After in seconds: {:?}", self.headers))
+    }
+
     /// The contract's error sentence.
     pub fn error(&self) -> &str {
         self.body["error"]

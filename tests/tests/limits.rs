@@ -51,7 +51,7 @@ async fn sixty_four_parallel_sends_through_four_instances_store_exactly_the_limi
         .send_message(&alice, conversation, json!({"body": "one more"}))
         .await;
     assert_eq!(refused.status, 429);
-    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    let retry = refused.retry_after();
     assert!((1..=10).contains(&retry), "{retry}");
     assert_eq!(refused.error(), "Too many changes. Try again later.");
     // The limit is the sender's: bob still sends.
@@ -148,6 +148,6 @@ async fn a_refused_reply_does_not_count_and_a_strangers_send_does(pool: MySqlPoo
         .send_message(&alice, own, json!({"body": "three"}))
         .await;
     assert_eq!(limited.status, 429);
-    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    let retry = limited.retry_after();
     assert!((1..=10).contains(&retry), "{retry}");
 }

@@ -392,8 +392,8 @@ async fn message_routes_take_a_fixed_number_of_statements(pool: MySqlPool) {
     // Authentication, then the send_message procedure (the rate limit's
     // count, membership, lock, insert, counters and marker, commit).
     assert_eq!(send_count, 2);
-    // The insert meets the idempotency key: the procedure rolls back (the
-    // rate limit's use with it), then the stored message.
+    // The insert meets the idempotency key: the procedure rolls the send
+    // back and gives the rate limit's use back, then the stored message.
     assert_eq!(repeat_count, 3);
 }
 
